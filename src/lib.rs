@@ -1,0 +1,58 @@
+//! Make a child process die when its parent dies, on Linux, with the
+//! start-up race closed.
+//!
+//! `prctl(PR_SET_PDEATHSIG)` asks the kernel for a signal when the parent
+//! dies, but only from the moment it is called: a parent that dies before
+//! that is never noticed, and the child lives on as an orphan. This crate
+//! arms the signal and then checks the parent against the pid it *really*
+//! had, which the spawner exports in `PDEATHSIG_PPID`; if that parent is
+//! already gone, the child gets the signal at once, as the kernel would
+//! have sent it.
+//!
+//! ```no_run
+//! // At the top of the child's main:
+//! pdeathsig::arm_parent_death_signal(pdeathsig::Signal::TERM)?;
+//! # Ok::<(), pdeathsig::Error>(())
+//! ```
+//!
+//! The same guard is a C library (`libpdeathsig.so`, `libpdeathsig.a`,
+//! `include/pdeathsig.h`) and, with `LD_PRELOAD` and `PDEATHSIG=TERM`, arms
+//! any dynamically linked program before its `main`. See the README.
+//!
+//! Features: `std` (default) adds `std::error::Error` and `io::Error`
+//! conversions; `auto-arm` arms from `PDEATHSIG` at load time; `capi`
+//! exports the C ABI; `header` regenerates the C header (build time).
+//!
+//! The crate always installs one load-time constructor, which records
+//! `getppid()` (one system call, no environment access): the fallback
+//! expected parent when `PDEATHSIG_PPID` is not set.
+//!
+//! Man pages: PR_SET_PDEATHSIG(2const), PR_GET_PDEATHSIG(2const), prctl(2),
+//! getppid(2), signal(7), pid_namespaces(7).
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+mod arm;
+#[cfg(feature = "capi")]
+pub mod capi;
+mod environ;
+mod error;
+mod load;
+mod signal;
+mod sys;
+mod text;
+
+pub use arm::{
+    arm_parent_death_signal, arm_parent_death_signal_expecting, arm_parent_death_signal_from_env,
+    disarm_parent_death_signal, get_parent_death_signal, Armed,
+};
+pub use environ::{exported_parent, requested_signal, PDEATHSIG, PDEATHSIG_PPID};
+pub use error::{Error, InvalidEnv};
+pub use signal::{ParseSignalError, Signal};
+
+#[doc(hidden)]
+pub use load::pdeathsig_at_load as __constructor;
