@@ -10,7 +10,8 @@ pub const COMMITTED: &str = "include/pdeathsig.h";
 
 /// Runs cbindgen on src/capi.rs with cbindgen.toml and returns the header.
 pub fn generate(root: &std::path::Path) -> Result<String, String> {
-    let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).map_err(|e| e.to_string())?;
+    let config =
+        cbindgen::Config::from_file(root.join("cbindgen.toml")).map_err(|e| e.to_string())?;
     let bindings = cbindgen::Builder::new()
         .with_config(config)
         .with_src(root.join("src/capi.rs"))

@@ -257,7 +257,10 @@ mod tests {
             if grand > 0 {
                 assert_eq!(
                     judge(grand, parent),
-                    Some(Armed::Ancestor { parent, stamped: grand })
+                    Some(Armed::Ancestor {
+                        parent,
+                        stamped: grand
+                    })
                 );
             }
         }

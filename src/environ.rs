@@ -10,7 +10,9 @@ use libc::pid_t;
 
 use crate::error::{Error, InvalidEnv};
 use crate::signal::Signal;
-use crate::text::{parse_decimal, Buf, Sink};
+use crate::text::parse_decimal;
+#[cfg(feature = "auto-arm")]
+use crate::text::{Buf, Sink};
 
 /// Name of the variable that asks for arming at load time: a signal such as
 /// `TERM`, `SIGKILL`, `15` or `RTMIN+2`. Unset or empty: do nothing.
@@ -72,6 +74,7 @@ pub fn exported_parent() -> Result<Option<pid_t>, Error> {
     }
 }
 
+#[cfg(feature = "auto-arm")]
 /// Writes `PDEATHSIG_PPID=<our pid>` into the environment so that children
 /// that arm themselves compare against this process.
 ///
@@ -91,7 +94,11 @@ pub(crate) unsafe fn stamp_own_pid() {
     // other thread touches the environment. A failure (ENOMEM) leaves the old
     // value, which the ancestor rule in arm.rs tolerates.
     unsafe {
-        libc::setenv(PDEATHSIG_PPID_C.as_ptr(), value.as_bytes().as_ptr().cast(), 1);
+        libc::setenv(
+            PDEATHSIG_PPID_C.as_ptr(),
+            value.as_bytes().as_ptr().cast(),
+            1,
+        );
     }
 }
 
@@ -104,7 +111,16 @@ mod tests {
         assert_eq!(parse_pid(b"1"), Some(1));
         assert_eq!(parse_pid(b"4194304"), Some(4194304));
         assert_eq!(parse_pid(b"2147483647"), Some(i32::MAX));
-        for bad in [&b""[..], b"0", b"-1", b"2147483648", b"12a", b" 1", b"1\n", b"\xff"] {
+        for bad in [
+            &b""[..],
+            b"0",
+            b"-1",
+            b"2147483648",
+            b"12a",
+            b" 1",
+            b"1\n",
+            b"\xff",
+        ] {
             assert_eq!(parse_pid(bad), None, "{bad:?}");
         }
     }

@@ -6,7 +6,9 @@ use core::fmt;
 use libc::{c_int, pid_t};
 
 use crate::signal::{Signal, ACCEPTED};
-use crate::text::{Buf, Sink};
+#[cfg(feature = "auto-arm")]
+use crate::text::Buf;
+use crate::text::Sink;
 
 /// How many bytes of a bad environment value are kept for the message.
 const VALUE_KEEP: usize = 40;
@@ -197,6 +199,7 @@ impl From<Error> for std::io::Error {
     }
 }
 
+#[cfg(feature = "auto-arm")]
 /// Writes a one-line message to standard error: `pdeathsig: <msg><suffix>`.
 pub(crate) fn print_error(err: &Error, suffix: &[u8]) {
     let mut storage = [0u8; 400];
@@ -248,15 +251,24 @@ mod tests {
     fn messages_name_the_value() {
         let e = Error::InvalidEnv(InvalidEnv::new("PDEATHSIG", b"SIGFOO"));
         let msg = e.to_string();
-        assert!(msg.starts_with("invalid PDEATHSIG=\"SIGFOO\"; accepted: "), "{msg}");
+        assert!(
+            msg.starts_with("invalid PDEATHSIG=\"SIGFOO\"; accepted: "),
+            "{msg}"
+        );
         assert_eq!(e.errno(), libc::EINVAL);
         let e = Error::InvalidEnv(InvalidEnv::new("PDEATHSIG_PPID", b"\xff1"));
         assert!(e.to_string().contains("\"\\xff1\""), "{e}");
         let long = [b'9'; 100];
         let e = Error::InvalidEnv(InvalidEnv::new("PDEATHSIG_PPID", &long));
         assert!(e.to_string().contains("99\"..."), "{e}");
-        let e = Error::Prctl { op: "PR_SET_PDEATHSIG", errno: libc::EINVAL };
-        assert_eq!(e.to_string(), "prctl(PR_SET_PDEATHSIG) failed: Invalid argument (os error 22)");
+        let e = Error::Prctl {
+            op: "PR_SET_PDEATHSIG",
+            errno: libc::EINVAL,
+        };
+        assert_eq!(
+            e.to_string(),
+            "prctl(PR_SET_PDEATHSIG) failed: Invalid argument (os error 22)"
+        );
         let io: std::io::Error = Error::InvalidSignal(99).into();
         assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
         assert!(io.to_string().contains("invalid signal 99"));

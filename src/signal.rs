@@ -235,15 +235,33 @@ mod tests {
         ] {
             assert_eq!(Signal::parse(text.as_bytes()), Some(Signal(want)), "{text}");
         }
-        assert_eq!(Signal::parse(rtmax.to_string().as_bytes()), Some(Signal(rtmax)));
+        assert_eq!(
+            Signal::parse(rtmax.to_string().as_bytes()),
+            Some(Signal(rtmax))
+        );
     }
 
     #[test]
     fn rejects() {
         for text in [
-            "", "0", "65", "-9", "+9", " TERM", "TERM ", "SIGFOO", "SIG", "RTMIN+",
-            "RTMIN+99", "RTMAX-99", "RTMIN-1", "RTMAX+1", "99999999999999999999",
-            "4294967311", "SIGSIGTERM", "T\u{e9}RM",
+            "",
+            "0",
+            "65",
+            "-9",
+            "+9",
+            " TERM",
+            "TERM ",
+            "SIGFOO",
+            "SIG",
+            "RTMIN+",
+            "RTMIN+99",
+            "RTMAX-99",
+            "RTMIN-1",
+            "RTMAX+1",
+            "99999999999999999999",
+            "4294967311",
+            "SIGSIGTERM",
+            "T\u{e9}RM",
         ] {
             assert_eq!(Signal::parse(text.as_bytes()), None, "{text:?}");
         }
@@ -254,7 +272,10 @@ mod tests {
     fn display() {
         assert_eq!(Signal::TERM.to_string(), "SIGTERM");
         assert_eq!(Signal::parse(b"RTMIN+3").unwrap().to_string(), "SIGRTMIN+3");
-        assert_eq!(Signal::from_raw(libc::SIGRTMAX()).unwrap().to_string(), "SIGRTMAX");
+        assert_eq!(
+            Signal::from_raw(libc::SIGRTMAX()).unwrap().to_string(),
+            "SIGRTMAX"
+        );
         assert_eq!(Signal::from_raw(32).unwrap().to_string(), "signal 32");
         assert_eq!(Signal::from_raw(0), None);
         assert_eq!("sigint".parse::<Signal>(), Ok(Signal::INT));

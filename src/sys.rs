@@ -12,6 +12,7 @@ pub(crate) fn errno() -> c_int {
     unsafe { *libc::__errno_location() }
 }
 
+#[cfg(feature = "capi")]
 /// Sets the calling thread's `errno` (the C ABI reports failures this way).
 pub(crate) fn set_errno(value: c_int) {
     // SAFETY: __errno_location returns a valid pointer to this thread's errno.
@@ -65,6 +66,7 @@ pub(crate) fn kill_self(sig: c_int) {
     }
 }
 
+#[cfg(feature = "auto-arm")]
 /// Writes all of `bytes` to standard error, ignoring failures (there is no
 /// one to report them to). Retries on EINTR and short writes.
 pub(crate) fn write_stderr(mut bytes: &[u8]) {

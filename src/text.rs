@@ -64,6 +64,7 @@ impl<'a> Buf<'a> {
         }
     }
 
+    #[cfg(any(feature = "auto-arm", test))]
     pub(crate) fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&[])
     }
@@ -128,7 +129,10 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(render(|b| b.put_quoted(b"TERM", 8)), "\"TERM\"");
-        assert_eq!(render(|b| b.put_quoted(b"a\"\\\xff\n", 8)), "\"a\\\"\\\\\\xff\\x0a\"");
+        assert_eq!(
+            render(|b| b.put_quoted(b"a\"\\\xff\n", 8)),
+            "\"a\\\"\\\\\\xff\\x0a\""
+        );
         assert_eq!(render(|b| b.put_quoted(b"abcdefgh", 3)), "\"abc\"...");
     }
 
