@@ -1,0 +1,72 @@
+/* Test helper: a parent that spawns one child and then waits, dies, or
+ * exits. Built both dynamically and with -static by tests/support.
+ *
+ *   spawn [--handoff | --no-handoff] [--die-after-us N] [--wait] -- PROG [ARGS...]
+ *
+ * --handoff        export PDEATHSIG_PPID=<own pid> to the child (the protocol)
+ * --no-handoff     remove PDEATHSIG_PPID from the child's environment
+ * --die-after-us N after spawning, sleep a random 0..N microseconds, then
+ *                  SIGKILL itself (N = 0: at once)
+ * --wait           wait for the child and exit with its status
+ * default          pause until killed
+ *
+ * Prints the child's pid on stdout, one line, before anything else. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    int handoff = 0, wait_child = 0;
+    long die_after_us = -1;
+    int i = 1;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--handoff") == 0) handoff = 1;
+        else if (strcmp(argv[i], "--no-handoff") == 0) handoff = -1;
+        else if (strcmp(argv[i], "--wait") == 0) wait_child = 1;
+        else if (strcmp(argv[i], "--die-after-us") == 0 && i + 1 < argc) die_after_us = atol(argv[++i]);
+        else if (strcmp(argv[i], "--") == 0) { i++; break; }
+        else { fprintf(stderr, "spawn: bad argument %s\n", argv[i]); return 125; }
+    }
+    if (i >= argc) { fprintf(stderr, "spawn: no program\n"); return 125; }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    srand((unsigned)(now.tv_nsec ^ getpid()));
+    long delay = die_after_us > 0 ? rand() % (die_after_us + 1) : 0;
+
+    pid_t self = getpid();
+    pid_t child = fork();
+    if (child < 0) { perror("spawn: fork"); return 126; }
+    if (child == 0) {
+        if (handoff == 1) {
+            char buf[16];
+            snprintf(buf, sizeof buf, "%d", (int)self);
+            setenv("PDEATHSIG_PPID", buf, 1);
+        } else if (handoff == -1) {
+            unsetenv("PDEATHSIG_PPID");
+        }
+        execvp(argv[i], argv + i);
+        perror("spawn: exec");
+        _exit(127);
+    }
+    printf("%d\n", (int)child);
+    fflush(stdout);
+    if (die_after_us >= 0) {
+        if (delay > 0) {
+            struct timespec ts = { delay / 1000000, (delay % 1000000) * 1000 };
+            nanosleep(&ts, NULL);
+        }
+        kill(getpid(), SIGKILL);
+    }
+    if (wait_child) {
+        int status;
+        while (waitpid(child, &status, 0) < 0) {}
+        if (WIFEXITED(status)) return WEXITSTATUS(status);
+        return 128 + WTERMSIG(status);
+    }
+    for (;;) pause();
+}

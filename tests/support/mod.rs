@@ -1,0 +1,428 @@
+//! Test support: real processes under a subreaper, pidfd waits, and a
+//! cleanup guard that kills and reaps everything a test started, on success
+//! and on failure (it runs in `Drop`, which also runs while a failed
+//! assertion unwinds).
+//!
+//! Every process a test starts carries `PDEATHSIG_TEST_TAG=<unique>` in its
+//! environment (inherited by its whole tree); cleanup finds them by that tag
+//! in /proc/PID/environ, so nothing unrelated is ever killed, even after pid
+//! reuse.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+pub type Pid = libc::pid_t;
+
+/// The variable that marks every process a test starts.
+pub const TAG_VAR: &str = "PDEATHSIG_TEST_TAG";
+
+/// Default bound for "the child dies": generous for a loaded CI machine;
+/// a death that takes longer is a failure, never a hang.
+pub const DEATH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        }
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Makes this test process a child subreaper (PR_SET_CHILD_SUBREAPER):
+/// orphans of everything it starts are reparented to it.
+pub fn become_subreaper() {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(
+        rc,
+        0,
+        "PR_SET_CHILD_SUBREAPER: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+static BUILD_C_LIBRARY: Once = Once::new();
+
+/// Builds libpdeathsig.so/.a in release mode (what users preload), once per
+/// test process; cargo's own lock serialises concurrent test processes.
+fn build_c_library() {
+    BUILD_C_LIBRARY.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--quiet", "-p", "pdeathsig-capi"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build -p pdeathsig-capi");
+        assert!(
+            status.success(),
+            "cargo build --release -p pdeathsig-capi failed"
+        );
+    });
+}
+
+/// Absolute path of the release `libpdeathsig.so`.
+pub fn preload_lib() -> PathBuf {
+    build_c_library();
+    target_dir().join("release/libpdeathsig.so")
+}
+
+/// Absolute path of the release `libpdeathsig.a`.
+pub fn static_lib() -> PathBuf {
+    build_c_library();
+    target_dir().join("release/libpdeathsig.a")
+}
+
+/// Compiles `tests/helpers/<source>` with gcc and `args` into a binary named
+/// `out` under CARGO_TARGET_TMPDIR (rebuilt when the source is newer).
+/// Concurrent test processes each write a temporary file and rename it.
+pub fn c_helper(source: &str, out: &str, args: &[&str]) -> PathBuf {
+    let src = workspace_root().join("tests/helpers").join(source);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let bin = dir.join(out);
+    let fresh = match (std::fs::metadata(&src), std::fs::metadata(&bin)) {
+        (Ok(s), Ok(b)) => b.modified().unwrap() >= s.modified().unwrap(),
+        _ => false,
+    };
+    if !fresh {
+        let tmp = dir.join(format!("{out}.tmp{}", std::process::id()));
+        let output = Command::new("gcc")
+            .args(["-O2", "-Wall", "-Wextra", "-Werror", "-I"])
+            .arg(workspace_root().join("include"))
+            .arg("-o")
+            .arg(&tmp)
+            .arg(&src)
+            .args(args)
+            .output()
+            .expect("run gcc (install it: apt-get install gcc)");
+        assert!(
+            output.status.success(),
+            "gcc {source} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::rename(&tmp, &bin).unwrap();
+    }
+    bin
+}
+
+/// Path of an example built by `cargo test` (target/<profile>/examples/).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let path = profile_dir.join("examples").join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--example", name])
+            .current_dir(workspace_root())
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    path
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// pidfd_open(2): `None` if the process is already gone (ESRCH).
+pub fn pidfd(pid: Pid) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        None
+    } else {
+        // SAFETY: the fd was just returned to us and is owned by no one else.
+        Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+}
+
+/// Waits until `pid` has exited (a zombie counts as exited), at most
+/// `timeout`. True when it is gone.
+pub fn wait_gone(pid: Pid, timeout: Duration) -> bool {
+    let Some(fd) = pidfd(pid) else { return true };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc > 0 {
+            return true;
+        }
+        if rc == 0 && Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
+
+/// Reaps `pid` if it is our exited child (directly or as an orphan
+/// reparented to this subreaper) and returns how it ended.
+pub fn reap(pid: Pid) -> Option<Status> {
+    // SAFETY: a zeroed siginfo_t is a valid output buffer for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes into `info`, which lives for the call.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
+    };
+    // SAFETY: after a successful waitid, si_pid/si_status are initialised.
+    if rc != 0 || unsafe { info.si_pid() } != pid {
+        return None;
+    }
+    let status = unsafe { info.si_status() };
+    Some(match info.si_code {
+        libc::CLD_EXITED => Status::Exited(status),
+        _ => Status::Signaled(status),
+    })
+}
+
+/// Waits (bounded) for `pid` to exit and reaps it. `None`: still alive
+/// after `timeout`, or not our child to reap.
+pub fn wait_status(pid: Pid, timeout: Duration) -> Option<Status> {
+    if !wait_gone(pid, timeout) {
+        return None;
+    }
+    // The exit may be visible through the pidfd a moment before waitid sees it.
+    for _ in 0..200 {
+        if let Some(status) = reap(pid) {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+/// Alive and not a zombie.
+pub fn alive(pid: Pid) -> bool {
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let close = stat.iter().rposition(|&b| b == b')').unwrap_or(0);
+            !matches!(stat.get(close + 2), Some(b'Z') | Some(b'X') | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// Parent pid from /proc/PID/stat.
+pub fn parent_of(pid: Pid) -> Option<Pid> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(1)?.parse().ok()
+}
+
+fn all_pids() -> Vec<Pid> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Living descendants of `pid` (children, grandchildren...), from /proc.
+pub fn descendants(pid: Pid) -> Vec<Pid> {
+    let pairs: Vec<(Pid, Pid)> = all_pids()
+        .into_iter()
+        .filter_map(|p| Some((p, parent_of(p)?)))
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            pairs
+                .iter()
+                .filter(|&&(_, pp)| pp == parent)
+                .map(|&(p, _)| p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found.retain(|&p| alive(p));
+    found
+}
+
+fn has_tag(pid: Pid, needle: &[u8]) -> bool {
+    match std::fs::read(format!("/proc/{pid}/environ")) {
+        Ok(env) => env.split(|&b| b == 0).any(|kv| kv == needle),
+        Err(_) => false,
+    }
+}
+
+/// A test's process tree. Every command made with [`Tree::command`] carries
+/// the tree's tag; dropping the tree SIGKILLs every tagged process and reaps
+/// the ones that are (or became) our children.
+pub struct Tree {
+    tag: String,
+    seen: Vec<Pid>,
+}
+
+impl Tree {
+    /// Becomes a subreaper and starts an empty tree.
+    pub fn new() -> Tree {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        become_subreaper();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Tree {
+            tag: format!("{}-{n}", std::process::id()),
+            seen: Vec::new(),
+        }
+    }
+
+    /// A command that carries this tree's tag.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env(TAG_VAR, &self.tag);
+        cmd
+    }
+
+    /// Spawns `cmd` (which should come from [`Tree::command`]) and remembers it.
+    pub fn spawn(&mut self, cmd: &mut Command) -> Child {
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        self.seen.push(child.id() as Pid);
+        child
+    }
+
+    /// Remembers a pid learned another way (printed by a helper).
+    pub fn track(&mut self, pid: Pid) {
+        self.seen.push(pid);
+    }
+
+    /// Living processes that carry this tree's tag.
+    pub fn living(&self) -> Vec<Pid> {
+        let needle = format!("{TAG_VAR}={}", self.tag).into_bytes();
+        all_pids()
+            .into_iter()
+            .filter(|&p| alive(p) && has_tag(p, &needle))
+            .collect()
+    }
+
+    /// Kills and reaps everything now (also done on drop).
+    pub fn cleanup(&mut self) {
+        let me = std::process::id() as Pid;
+        for _round in 0..20 {
+            let living = self.living();
+            if living.is_empty() {
+                break;
+            }
+            for &pid in &living {
+                // SAFETY: kill has no memory-safety preconditions; the pid
+                // was just checked to carry our tag.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                self.seen.push(pid);
+            }
+            for &pid in &living {
+                wait_gone(pid, Duration::from_secs(2));
+            }
+        }
+        self.seen.sort_unstable();
+        self.seen.dedup();
+        for &pid in &self.seen {
+            if parent_of(pid) == Some(me) {
+                wait_status(pid, Duration::from_secs(2));
+            }
+        }
+        self.seen.clear();
+    }
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree::new()
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// Reads one line from a child's stdout, at most `timeout`; panics (which
+/// fails the test and runs cleanup) if none arrives.
+pub fn read_line(child: &mut Child, timeout: Duration) -> String {
+    let stdout = child.stdout.as_mut().expect("stdout must be piped");
+    let fd = stdout.as_raw_fd();
+    let deadline = Instant::now() + timeout;
+    let mut line = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) };
+        assert!(
+            rc > 0,
+            "no line from child within {timeout:?} (got {line:?})"
+        );
+        let mut byte = [0u8; 1];
+        match stdout.read(&mut byte) {
+            Ok(1) if byte[0] == b'\n' => return String::from_utf8_lossy(&line).into_owned(),
+            Ok(1) => line.push(byte[0]),
+            _ => panic!("child closed stdout before a full line (got {line:?})"),
+        }
+    }
+}
+
+/// Reads a line holding a pid.
+pub fn read_pid(child: &mut Child, timeout: Duration) -> Pid {
+    let line = read_line(child, timeout);
+    line.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("expected a pid, got {line:?}"))
+}
+
+/// A piped-stdout command helper.
+pub fn piped(cmd: &mut Command) -> &mut Command {
+    cmd.stdout(Stdio::piped())
+}
+
+/// A small deterministic PRNG (xorshift) for random delays.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Is `path` an existing file?
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
