@@ -137,10 +137,16 @@ pub fn arm_parent_death_signal_expecting(
 #[doc(alias = "PR_SET_PDEATHSIG")]
 #[doc(alias = "pdeathsig")]
 pub fn arm_parent_death_signal_from_env() -> Result<Option<Armed>, Error> {
-    let Some(sig) = environ::requested_signal()? else {
+    // One getenv when nothing is asked for: the constructor's common case.
+    if !environ::signal_requested() {
+        return Ok(None);
+    }
+    let config = environ::EnvConfig::from_env()?;
+    let Some(sig) = config.signal else {
         return Ok(None);
     };
-    arm_parent_death_signal(sig).map(Some)
+    let expected = config.parent.unwrap_or_else(load_time_parent);
+    arm_and_check(sig, expected).map(Some)
 }
 
 /// The signal armed for this process, `None` when nothing is armed.

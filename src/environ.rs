@@ -1,11 +1,15 @@
-//! The environment protocol: `PDEATHSIG` (which signal) and `PDEATHSIG_PPID`
-//! (the pid the parent really had, exported by whoever spawned us).
+//! The environment protocol: `PDEATHSIG` (which signal), `PDEATHSIG_PPID`
+//! (the pid the parent really had, exported by whoever spawned us),
+//! `PDEATHSIG_MODE` (`prctl` or `process`) and `PDEATHSIG_GRACE` (the delay
+//! before SIGKILL, process mode only).
 //!
-//! Reading uses getenv(3) and never allocates. Stamping (a process armed at
-//! load time writes its own pid into `PDEATHSIG_PPID` for its children) is
-//! the one place that may allocate, inside setenv(3).
+//! Parsing is pure ([`EnvConfig::from_lookup`]); reading uses getenv(3) and
+//! never allocates. Stamping (a process armed at load time writes its own
+//! pid into `PDEATHSIG_PPID` for its children) is the one place that may
+//! allocate, inside setenv(3).
 
 use core::ffi::CStr;
+use core::time::Duration;
 use libc::pid_t;
 
 use crate::error::{Error, InvalidEnv};
@@ -22,8 +26,189 @@ pub const PDEATHSIG: &str = "PDEATHSIG";
 /// spawner into the child's environment. Closes the start-up race.
 pub const PDEATHSIG_PPID: &str = "PDEATHSIG_PPID";
 
+/// Name of the variable choosing how the parent is watched: `prctl` (the
+/// default: the kernel's `PR_SET_PDEATHSIG`, zero threads, but it fires when
+/// the parent *thread* exits) or `process` (a watcher thread polls a pidfd
+/// on the parent *process*). ASCII case is ignored (`PROCESS` is fine).
+pub const PDEATHSIG_MODE: &str = "PDEATHSIG_MODE";
+
+/// Name of the variable giving the grace period of the escalation: after
+/// the parent died and the signal was sent, a process still alive after
+/// this delay gets SIGKILL. `500ms`, `5s` or `5` (seconds); whole numbers
+/// only, from 1 ms to 1 hour. Needs `PDEATHSIG_MODE=process`.
+pub const PDEATHSIG_GRACE: &str = "PDEATHSIG_GRACE";
+
+/// The longest grace period accepted: one hour.
+pub const MAX_GRACE: Duration = Duration::from_secs(3600);
+
 const PDEATHSIG_C: &CStr = c"PDEATHSIG";
 const PDEATHSIG_PPID_C: &CStr = c"PDEATHSIG_PPID";
+const PDEATHSIG_MODE_C: &CStr = c"PDEATHSIG_MODE";
+const PDEATHSIG_GRACE_C: &CStr = c"PDEATHSIG_GRACE";
+
+/// How the parent's death is noticed.
+///
+/// See the README's "Which mode?" section for the trade-offs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[doc(alias = "PDEATHSIG_MODE")]
+pub enum Mode {
+    /// `prctl(PR_SET_PDEATHSIG)`: the kernel sends the signal, no thread, no
+    /// file descriptor. The kernel's "parent" is the *thread* that created
+    /// this process: the signal also fires when that thread exits while the
+    /// parent process lives on. See PR_SET_PDEATHSIG(2const).
+    #[default]
+    Prctl,
+    /// A pidfd on the parent process (pidfd_open(2), Linux 5.3+), polled by
+    /// one small watcher thread of this process (pthread_create(3)): fires
+    /// only when the whole parent process has exited, and can escalate to
+    /// SIGKILL after a grace period. Costs one thread and one
+    /// close-on-exec file descriptor.
+    Process,
+}
+
+impl Mode {
+    /// Parses `prctl` or `process`, ignoring ASCII case.
+    pub fn parse(text: &[u8]) -> Option<Mode> {
+        if text.eq_ignore_ascii_case(b"prctl") {
+            Some(Mode::Prctl)
+        } else if text.eq_ignore_ascii_case(b"process") {
+            Some(Mode::Process)
+        } else {
+            None
+        }
+    }
+
+    /// `"prctl"` or `"process"`: the value `PDEATHSIG_MODE` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Prctl => "prctl",
+            Mode::Process => "process",
+        }
+    }
+}
+
+/// Parses a grace period: `500ms`, `5s` or `5` (seconds). Whole numbers
+/// only (no fractions, no sign, no spaces); units in any ASCII case; the
+/// result is from 1 ms to [`MAX_GRACE`] (1 hour).
+pub fn parse_grace(text: &[u8]) -> Option<Duration> {
+    let (digits, millis_per_unit) = if let Some(n) = strip_suffix_ignore_case(text, b"ms") {
+        (n, 1)
+    } else if let Some(n) = strip_suffix_ignore_case(text, b"s") {
+        (n, 1000)
+    } else {
+        (text, 1000)
+    };
+    let millis = parse_decimal(digits)?.checked_mul(millis_per_unit)?;
+    let grace = Duration::from_millis(millis);
+    if millis == 0 || grace > MAX_GRACE {
+        return None;
+    }
+    Some(grace)
+}
+
+fn strip_suffix_ignore_case<'a>(text: &'a [u8], suffix: &[u8]) -> Option<&'a [u8]> {
+    let split = text.len().checked_sub(suffix.len())?;
+    let (head, tail) = (text.get(..split)?, text.get(split..)?);
+    tail.eq_ignore_ascii_case(suffix).then_some(head)
+}
+
+/// What the environment asks for: the four variables of the protocol,
+/// parsed and checked, without arming anything.
+///
+/// Build it with [`EnvConfig::from_env`] (getenv(3)) or, for tests and
+/// fuzzing, [`EnvConfig::from_lookup`]. Empty values count as unset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EnvConfig {
+    /// `PDEATHSIG`: the signal to arm; `None` asks for nothing.
+    pub signal: Option<Signal>,
+    /// `PDEATHSIG_PPID`: the pid the spawner exported as our parent.
+    pub parent: Option<pid_t>,
+    /// `PDEATHSIG_MODE`: [`Mode::Prctl`] when unset.
+    pub mode: Mode,
+    /// `PDEATHSIG_GRACE`: the delay before SIGKILL (process mode only).
+    pub grace: Option<Duration>,
+}
+
+impl EnvConfig {
+    /// Parses the protocol's variables from `lookup`, which returns a
+    /// variable's value (raw bytes) or `None` when it is unset. Pure: no
+    /// system call, no allocation, no panic, whatever the bytes.
+    ///
+    /// Every variable that is set is checked, even when `PDEATHSIG` is
+    /// unset; the first bad one (in the order `PDEATHSIG`, `PDEATHSIG_PPID`,
+    /// `PDEATHSIG_MODE`, `PDEATHSIG_GRACE`) is the error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEnv`] naming the variable and its value, or
+    /// [`Error::GraceNeedsProcessMode`] when `PDEATHSIG_GRACE` is set and
+    /// `PDEATHSIG_MODE` is not `process`. Both have errno `EINVAL`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use pdeathsig::{EnvConfig, Mode, Signal};
+    /// use std::time::Duration;
+    /// let env = |name: &str| match name {
+    ///     "PDEATHSIG" => Some(&b"TERM"[..]),
+    ///     "PDEATHSIG_MODE" => Some(&b"process"[..]),
+    ///     "PDEATHSIG_GRACE" => Some(&b"500ms"[..]),
+    ///     _ => None,
+    /// };
+    /// let config = EnvConfig::from_lookup(env)?;
+    /// assert_eq!(config.signal, Some(Signal::TERM));
+    /// assert_eq!(config.mode, Mode::Process);
+    /// assert_eq!(config.grace, Some(Duration::from_millis(500)));
+    /// # Ok::<(), pdeathsig::Error>(())
+    /// ```
+    #[doc(alias = "getenv")]
+    pub fn from_lookup<'a>(
+        mut lookup: impl FnMut(&str) -> Option<&'a [u8]>,
+    ) -> Result<EnvConfig, Error> {
+        let mut get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let bad = |var: &'static str, text: &[u8]| Error::InvalidEnv(InvalidEnv::new(var, text));
+        let mut config = EnvConfig::default();
+        if let Some(text) = get(PDEATHSIG) {
+            config.signal = Some(Signal::parse(text).ok_or_else(|| bad(PDEATHSIG, text))?);
+        }
+        if let Some(text) = get(PDEATHSIG_PPID) {
+            config.parent = Some(parse_pid(text).ok_or_else(|| bad(PDEATHSIG_PPID, text))?);
+        }
+        if let Some(text) = get(PDEATHSIG_MODE) {
+            config.mode = Mode::parse(text).ok_or_else(|| bad(PDEATHSIG_MODE, text))?;
+        }
+        if let Some(text) = get(PDEATHSIG_GRACE) {
+            config.grace = Some(parse_grace(text).ok_or_else(|| bad(PDEATHSIG_GRACE, text))?);
+        }
+        if config.grace.is_some() && config.mode != Mode::Process {
+            return Err(Error::GraceNeedsProcessMode);
+        }
+        Ok(config)
+    }
+
+    /// [`EnvConfig::from_lookup`] over the process environment (getenv(3)).
+    ///
+    /// # Errors
+    ///
+    /// As [`EnvConfig::from_lookup`].
+    #[doc(alias = "getenv")]
+    pub fn from_env() -> Result<EnvConfig, Error> {
+        EnvConfig::from_lookup(|name| match name {
+            PDEATHSIG => getenv(PDEATHSIG_C),
+            PDEATHSIG_PPID => getenv(PDEATHSIG_PPID_C),
+            PDEATHSIG_MODE => getenv(PDEATHSIG_MODE_C),
+            PDEATHSIG_GRACE => getenv(PDEATHSIG_GRACE_C),
+            _ => None,
+        })
+    }
+}
+
+/// Is `PDEATHSIG` set to a non-empty value? One getenv(3): the load-time
+/// constructor's fast path when nothing is asked for.
+pub(crate) fn signal_requested() -> bool {
+    getenv(PDEATHSIG_C).is_some()
+}
 
 /// getenv(3) as bytes. Empty values count as unset.
 fn getenv(name: &CStr) -> Option<&'static [u8]> {
@@ -122,6 +307,103 @@ mod tests {
             b"\xff",
         ] {
             assert_eq!(parse_pid(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn graces() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_grace(b"500ms"), Some(ms(500)));
+        assert_eq!(parse_grace(b"5s"), Some(ms(5000)));
+        assert_eq!(parse_grace(b"5"), Some(ms(5000)));
+        assert_eq!(parse_grace(b"1MS"), Some(ms(1)));
+        assert_eq!(parse_grace(b"3600"), Some(MAX_GRACE));
+        assert_eq!(parse_grace(b"3600000ms"), Some(MAX_GRACE));
+        for bad in [
+            &b""[..],
+            b"0",
+            b"0ms",
+            b"3601",
+            b"3600001ms",
+            b"1.5",
+            b"1.5s",
+            b"-1",
+            b"+1",
+            b" 1",
+            b"1 s",
+            b"s",
+            b"ms",
+            b"5m",
+            b"5h",
+            b"5sec",
+            b"99999999999999999999999",
+            b"18446744073709551615ms",
+            b"18446744073709551615s",
+            b"\xff",
+        ] {
+            assert_eq!(parse_grace(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(Mode::parse(b"prctl"), Some(Mode::Prctl));
+        assert_eq!(Mode::parse(b"PROCESS"), Some(Mode::Process));
+        assert_eq!(Mode::parse(b"Process"), Some(Mode::Process));
+        for bad in [&b""[..], b"proc", b"thread", b" process", b"process\n"] {
+            assert_eq!(Mode::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    fn config(vars: &[(&str, &[u8])]) -> Result<EnvConfig, Error> {
+        EnvConfig::from_lookup(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
+    }
+
+    #[test]
+    fn env_configs() {
+        assert_eq!(config(&[]), Ok(EnvConfig::default()));
+        // Empty values count as unset.
+        let empty: &[(&str, &[u8])] = &[
+            (PDEATHSIG, b""),
+            (PDEATHSIG_PPID, b""),
+            (PDEATHSIG_MODE, b""),
+            (PDEATHSIG_GRACE, b""),
+        ];
+        assert_eq!(config(empty), Ok(EnvConfig::default()));
+        let full = config(&[
+            (PDEATHSIG, b"sigterm"),
+            (PDEATHSIG_PPID, b"42"),
+            (PDEATHSIG_MODE, b"process"),
+            (PDEATHSIG_GRACE, b"2s"),
+        ])
+        .unwrap();
+        assert_eq!(full.signal, Some(Signal::TERM));
+        assert_eq!(full.parent, Some(42));
+        assert_eq!(full.mode, Mode::Process);
+        assert_eq!(full.grace, Some(Duration::from_secs(2)));
+        // A grace without process mode is an error, not ignored.
+        assert_eq!(
+            config(&[(PDEATHSIG, b"TERM"), (PDEATHSIG_GRACE, b"2s")]),
+            Err(Error::GraceNeedsProcessMode)
+        );
+        assert_eq!(
+            config(&[(PDEATHSIG_MODE, b"prctl"), (PDEATHSIG_GRACE, b"2s")]),
+            Err(Error::GraceNeedsProcessMode)
+        );
+        // Each bad variable is named, even when PDEATHSIG is unset.
+        for (var, value) in [
+            (PDEATHSIG, &b"SIGFOO"[..]),
+            (PDEATHSIG_PPID, b"0"),
+            (PDEATHSIG_MODE, b"thread"),
+            (PDEATHSIG_GRACE, b"1.5s"),
+        ] {
+            match config(&[(var, value), (PDEATHSIG_MODE, b"process")]) {
+                Err(Error::InvalidEnv(bad)) => {
+                    assert_eq!(bad.var(), var);
+                    assert_eq!(bad.value(), value);
+                }
+                other => panic!("{var}={value:?}: {other:?}"),
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! constructor prints).
 
 use core::fmt;
+use core::time::Duration;
 use libc::{c_int, pid_t};
 
 use crate::signal::{Signal, ACCEPTED};
@@ -44,6 +45,41 @@ pub enum Error {
         /// `getppid()` after arming: the reaper we were reparented to.
         parent: pid_t,
     },
+    /// A grace period was asked for (`PDEATHSIG_GRACE`, or
+    /// [`Options::grace`](crate::Options::grace)) in prctl mode, where no
+    /// watcher lives to send the SIGKILL: it needs `PDEATHSIG_MODE=process`
+    /// ([`Mode::Process`](crate::Mode::Process)). Nothing is armed. errno `EINVAL`.
+    GraceNeedsProcessMode,
+    /// The grace period is outside 1 ms ..= 1 hour. errno `EINVAL`.
+    InvalidGrace(Duration),
+    /// Process mode could not start watching the parent: `op` is the call
+    /// that failed (`"pidfd_open"`, `"pthread_create"`...). `pidfd_open`
+    /// failing with `ENOSYS` means the kernel is older than Linux 5.3 (or a
+    /// seccomp filter forbids it): process mode is unavailable, use prctl
+    /// mode. Nothing is armed.
+    Watch {
+        /// The failed call.
+        op: &'static str,
+        /// The errno it failed with.
+        errno: c_int,
+    },
+    /// Process mode with the parent outside our PID namespace
+    /// (`getppid() == 0`): a pid from outside cannot be opened from inside
+    /// (pidfd_open(2) resolves pids in the caller's namespace). Use prctl
+    /// mode there. Nothing is armed. errno `EOPNOTSUPP`.
+    ParentOutsideNamespace,
+    /// Process mode is already watching a different parent in this process
+    /// (one watcher per process). errno `EBUSY`.
+    AlreadyWatching {
+        /// The parent already watched.
+        watched: pid_t,
+        /// The parent asked for now.
+        requested: pid_t,
+    },
+    /// Nothing was armed before in this process, so there is nothing to
+    /// re-arm ([`rearm_parent_death_signal`](crate::rearm_parent_death_signal)).
+    /// errno `EINVAL`.
+    NothingToRearm,
 }
 
 /// A bad value found in the environment: the variable's name and the start
@@ -108,8 +144,13 @@ impl Error {
             Error::InvalidSignal(_) | Error::InvalidParentPid(_) | Error::InvalidEnv(_) => {
                 libc::EINVAL
             }
-            Error::Prctl { errno, .. } => *errno,
+            Error::Prctl { errno, .. } | Error::Watch { errno, .. } => *errno,
             Error::ParentDied { .. } => libc::ESRCH,
+            Error::GraceNeedsProcessMode | Error::InvalidGrace(_) | Error::NothingToRearm => {
+                libc::EINVAL
+            }
+            Error::ParentOutsideNamespace => libc::EOPNOTSUPP,
+            Error::AlreadyWatching { .. } => libc::EBUSY,
         }
     }
 
@@ -137,6 +178,13 @@ impl Error {
                     out.put(ACCEPTED.as_bytes());
                 } else if bad.var == crate::environ::PDEATHSIG_PPID {
                     out.put(b"accepted: a process id, a decimal number from 1 to 2147483647");
+                } else if bad.var == crate::environ::PDEATHSIG_MODE {
+                    out.put(b"accepted: prctl (the default) or process, any case");
+                } else if bad.var == crate::environ::PDEATHSIG_GRACE {
+                    out.put(
+                        b"accepted: a whole number of milliseconds or seconds from 1ms to 1 hour: \
+                          500ms, 5s, or 5 (seconds)",
+                    );
                 }
             }
             Error::Prctl { op, errno } => {
@@ -157,6 +205,46 @@ impl Error {
                 out.put(b"); sent ");
                 signal.describe(out);
                 out.put(b" to self and survived it");
+            }
+            Error::GraceNeedsProcessMode => {
+                out.put(
+                    b"PDEATHSIG_GRACE needs PDEATHSIG_MODE=process: in prctl mode no watcher \
+                      lives to send SIGKILL after the grace period; nothing armed",
+                );
+            }
+            Error::InvalidGrace(grace) => {
+                out.put(b"invalid grace period of ");
+                let ms = grace.as_millis();
+                out.put_int(i64::try_from(ms).unwrap_or(i64::MAX));
+                out.put(b" ms");
+                if grace.subsec_nanos() % 1_000_000 != 0 {
+                    out.put(b" (plus a fraction)");
+                }
+                out.put(b": expected a whole number of milliseconds from 1 ms to 1 hour");
+            }
+            Error::Watch { op, errno } => {
+                out.put(op.as_bytes());
+                out.put(b" failed: ");
+                put_errno(out, *errno);
+                if *errno == libc::ENOSYS {
+                    out.put(b"; process mode needs pidfd_open (Linux 5.3 or later), use PDEATHSIG_MODE=prctl");
+                }
+            }
+            Error::ParentOutsideNamespace => {
+                out.put(
+                    b"process mode cannot watch a parent outside our PID namespace \
+                      (getppid() is 0); use PDEATHSIG_MODE=prctl there",
+                );
+            }
+            Error::AlreadyWatching { watched, requested } => {
+                out.put(b"process mode already watches parent ");
+                out.put_int(i64::from(*watched));
+                out.put(b"; cannot also watch ");
+                out.put_int(i64::from(*requested));
+                out.put(b" (one watcher per process)");
+            }
+            Error::NothingToRearm => {
+                out.put(b"nothing to re-arm: no parent-death signal was armed in this process");
             }
         }
     }

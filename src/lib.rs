@@ -39,6 +39,8 @@ extern crate std;
 mod arm;
 #[cfg(feature = "capi")]
 pub mod capi;
+#[cfg(feature = "std")]
+mod command;
 mod environ;
 mod error;
 mod load;
@@ -50,7 +52,12 @@ pub use arm::{
     arm_parent_death_signal, arm_parent_death_signal_expecting, arm_parent_death_signal_from_env,
     disarm_parent_death_signal, get_parent_death_signal, Armed,
 };
-pub use environ::{exported_parent, requested_signal, PDEATHSIG, PDEATHSIG_PPID};
+#[cfg(feature = "std")]
+pub use command::ParentDeathSignalExt;
+pub use environ::{
+    exported_parent, parse_grace, requested_signal, EnvConfig, Mode, MAX_GRACE, PDEATHSIG,
+    PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID,
+};
 pub use error::{Error, InvalidEnv};
 pub use signal::{ParseSignalError, Signal};
 
