@@ -1,10 +1,12 @@
 /* Test helper: a parent that spawns one child and then waits, dies, or
  * exits. Built both dynamically and with -static by tests/support.
  *
- *   spawn [--handoff | --no-handoff] [--die-after-us N] [--wait] -- PROG [ARGS...]
+ *   spawn [--handoff | --no-handoff] [--export-pid VAR] [--die-after-us N] [--wait] -- PROG [ARGS...]
  *
  * --handoff        export PDEATHSIG_PPID=<own pid> to the child (the protocol)
  * --no-handoff     remove PDEATHSIG_PPID from the child's environment
+ * --export-pid VAR export VAR=<own pid> to the child (for children that take
+ *                  the expected parent explicitly)
  * --die-after-us N after spawning, sleep a random 0..N microseconds, then
  *                  SIGKILL itself (N = 0: at once)
  * --wait           wait for the child and exit with its status
@@ -22,12 +24,14 @@
 
 int main(int argc, char **argv) {
     int handoff = 0, wait_child = 0;
+    const char *export_var = NULL;
     long die_after_us = -1;
     int i = 1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--handoff") == 0) handoff = 1;
         else if (strcmp(argv[i], "--no-handoff") == 0) handoff = -1;
         else if (strcmp(argv[i], "--wait") == 0) wait_child = 1;
+        else if (strcmp(argv[i], "--export-pid") == 0 && i + 1 < argc) export_var = argv[++i];
         else if (strcmp(argv[i], "--die-after-us") == 0 && i + 1 < argc) die_after_us = atol(argv[++i]);
         else if (strcmp(argv[i], "--") == 0) { i++; break; }
         else { fprintf(stderr, "spawn: bad argument %s\n", argv[i]); return 125; }
@@ -42,6 +46,11 @@ int main(int argc, char **argv) {
     pid_t child = fork();
     if (child < 0) { perror("spawn: fork"); return 126; }
     if (child == 0) {
+        if (export_var != NULL) {
+            char buf[16];
+            snprintf(buf, sizeof buf, "%d", (int)self);
+            setenv(export_var, buf, 1);
+        }
         if (handoff == 1) {
             char buf[16];
             snprintf(buf, sizeof buf, "%d", (int)self);

@@ -100,7 +100,11 @@ pub fn c_helper(source: &str, out: &str, args: &[&str]) -> PathBuf {
         _ => false,
     };
     if !fresh {
-        let tmp = dir.join(format!("{out}.tmp{}", std::process::id()));
+        // Unique per call: tests of one process may build the same helper
+        // at once from several threads.
+        static BUILDS: AtomicUsize = AtomicUsize::new(0);
+        let n = BUILDS.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("{out}.tmp{}-{n}", std::process::id()));
         let output = Command::new("gcc")
             .args(["-O2", "-Wall", "-Wextra", "-Werror", "-I"])
             .arg(workspace_root().join("include"))
@@ -425,4 +429,42 @@ impl Rng {
 /// Is `path` an existing file?
 pub fn exists(path: &Path) -> bool {
     path.exists()
+}
+
+/// Reads `n` lines from a child's stdout, each bounded by `timeout` (see
+/// [`read_line`]). A parent and its child writing to one pipe may come in
+/// either order: callers classify the lines.
+pub fn read_lines(child: &mut Child, n: usize, timeout: Duration) -> Vec<String> {
+    (0..n).map(|_| read_line(child, timeout)).collect()
+}
+
+/// Splits lines into the ones that are pids and the others.
+pub fn split_pids(lines: &[String]) -> (Vec<Pid>, Vec<String>) {
+    let mut pids = Vec::new();
+    let mut other = Vec::new();
+    for line in lines {
+        match line.trim().parse() {
+            Ok(pid) => pids.push(pid),
+            Err(_) => other.push(line.clone()),
+        }
+    }
+    (pids, other)
+}
+
+/// SIGKILLs `pid` (a process this test started) and reaps it, bounded.
+pub fn kill_reap(pid: Pid) -> Option<Status> {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_status(pid, DEATH_TIMEOUT)
+}
+
+/// The pid of a process that has exited and been reaped: a parent that is
+/// certainly dead (pid reuse within a test's lifetime is not a concern at
+/// pid_max >= 32768 for the few processes a test starts meanwhile).
+pub fn dead_pid(tree: &mut Tree) -> Pid {
+    let mut cmd = tree.command("true");
+    let child = tree.spawn(&mut cmd);
+    let pid = child.id() as Pid;
+    assert_eq!(wait_status(pid, DEATH_TIMEOUT), Some(Status::Exited(0)));
+    pid
 }
