@@ -102,8 +102,18 @@ fn header_compiles_and_api_works_in_every_variant() {
         let mut out = String::new();
         let mut err = String::new();
         use std::io::Read;
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
         assert_eq!(
             (status, out.as_str(), err.as_str()),
             (Some(Status::Exited(0)), "ok\n", ""),
@@ -157,7 +167,11 @@ fn c_child_dies_with_parent_and_control_survives() {
                 DEATH_TIMEOUT,
             );
             assert_eq!(report, format!("armed {sig}"), "{variant:?}");
-            assert_eq!(status, Some(Status::Signaled(sig)), "{variant:?} signal {sig}");
+            assert_eq!(
+                status,
+                Some(Status::Signaled(sig)),
+                "{variant:?} signal {sig}"
+            );
         }
         // Control: the same child, not armed, outlives its parent.
         let (child, status, report) = parent_killed(

@@ -468,3 +468,25 @@ pub fn dead_pid(tree: &mut Tree) -> Pid {
     assert_eq!(wait_status(pid, DEATH_TIMEOUT), Some(Status::Exited(0)));
     pid
 }
+
+/// The value of `name` in /proc/PID/environ (the environment `pid` was
+/// exec'd with), if present.
+pub fn proc_env(pid: Pid, name: &str) -> Option<Vec<u8>> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{name}=").into_bytes();
+    env.split(|&b| b == 0)
+        .find_map(|kv| kv.strip_prefix(&prefix[..]).map(<[u8]>::to_vec))
+}
+
+/// Waits (bounded) until `pid` runs the program called `comm` (it has
+/// exec'd). False if it does not within `timeout` or is gone.
+pub fn wait_comm(pid: Pid, comm: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+            Ok(c) if c.trim_end() == comm => return alive(pid),
+            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            _ => return false,
+        }
+    }
+}
