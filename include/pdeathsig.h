@@ -45,22 +45,82 @@ int arm_parent_death_signal_expecting(int sig, pid_t parent);
 
 /**
  * Arms as the environment asks: PDEATHSIG names the signal (TERM, SIGTERM,
- * term, 15, RTMIN+3), PDEATHSIG_PPID the expected parent.
+ * term, 15, RTMIN+3), PDEATHSIG_PPID the expected parent, PDEATHSIG_MODE
+ * the mode (prctl, the default, or process; any case) and PDEATHSIG_GRACE
+ * the grace period before SIGKILL (500ms, 5s or 5; process mode only).
  *
  * Returns 1 when armed, 0 when PDEATHSIG is unset or empty (nothing done),
- * -1 with errno set on failure (EINVAL for a bad value, nothing armed).
+ * -1 with errno set on failure (EINVAL for a bad value or a grace without
+ * PDEATHSIG_MODE=process, nothing armed; the errors of
+ * arm_parent_process_death_signal() in process mode).
  */
 int arm_parent_death_signal_from_env(void);
 
 /**
+ * Process mode: like arm_parent_death_signal(), but fires only when the
+ * whole parent *process* has exited, not when the parent thread that
+ * created this process exits. No prctl is made: a pidfd is opened on the
+ * expected parent (PDEATHSIG_PPID, else the parent seen at load time) and
+ * one detached thread of this process (64 KiB stack, all signals blocked)
+ * waits for it in poll() and then sends `sig` to this process with kill().
+ * The race is closed as in prctl mode (the pidfd is opened, then getppid()
+ * must still be the expected pid). The thread does not survive fork() or
+ * execve(); it survives setuid(). See pidfd_open(2), poll(2),
+ * pthread_create(3).
+ *
+ * Returns 0 on success, -1 with errno set on failure: EINVAL for a bad
+ * signal or PDEATHSIG_PPID; ESRCH as for arm_parent_death_signal();
+ * ENOSYS when the kernel has no pidfd_open (before Linux 5.3): process
+ * mode is unavailable, nothing is armed; EOPNOTSUPP when the parent is
+ * outside this PID namespace (getppid() == 0); EBUSY when this process
+ * already watches a different parent; EAGAIN/ENOMEM/EMFILE when the thread
+ * or the pidfd cannot be created.
+ */
+int arm_parent_process_death_signal(int sig);
+
+/**
+ * arm_parent_process_death_signal() with the expected parent pid given
+ * explicitly (positive; EINVAL otherwise).
+ */
+int arm_parent_process_death_signal_expecting(int sig, pid_t parent);
+
+/**
+ * arm_parent_process_death_signal() with graceful escalation: when the
+ * parent process has exited, send `sig`, then SIGKILL if this process is
+ * still alive `grace_ms` milliseconds later (1 to 3600000; 0 means no
+ * escalation). `parent` is the expected parent pid, or 0 for
+ * PDEATHSIG_PPID / the parent seen at load time. See nanosleep(2).
+ *
+ * Returns 0 on success, -1 with errno set on failure: EINVAL also for a
+ * grace above one hour or a negative parent; the other errors of
+ * arm_parent_process_death_signal().
+ */
+int arm_parent_process_death_signal_with_grace(int sig, pid_t parent, unsigned int grace_ms);
+
+/**
+ * Arms again what the last successful arming in this process armed (same
+ * signal, expected parent, mode and grace), with the same race check.
+ * Call it after dropping privileges: setuid(), setgid() and any change of
+ * effective or filesystem ids clear the prctl setting (PR_SET_PDEATHSIG(2const)).
+ *
+ * Returns 0 on success, -1 with errno set on failure: EINVAL when nothing
+ * was armed in this process before; ESRCH when the parent died meanwhile
+ * (the signal was sent, and this process survived it); the errors of the
+ * arming functions.
+ */
+int rearm_parent_death_signal(void);
+
+/**
  * Returns the signal armed for this process, 0 when none, or -1 with errno
- * set on failure. Wraps prctl(PR_GET_PDEATHSIG), see PR_GET_PDEATHSIG(2const).
+ * set on failure. Wraps prctl(PR_GET_PDEATHSIG), see PR_GET_PDEATHSIG(2const);
+ * when that is empty and process mode watches the parent, its signal.
  */
 int get_parent_death_signal(void);
 
 /**
  * Clears the setting: no signal when the parent dies. Returns 0 on
- * success, -1 with errno set on failure. Wraps prctl(PR_SET_PDEATHSIG, 0).
+ * success, -1 with errno set on failure. Wraps prctl(PR_SET_PDEATHSIG, 0);
+ * a process-mode watcher is disarmed too (its idle thread remains).
  */
 int disarm_parent_death_signal(void);
 

@@ -1,13 +1,15 @@
 //! The arming logic: `prctl(PR_SET_PDEATHSIG)`, then the check that closes
 //! the race with a parent that died before the setting took effect.
 
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU8, Ordering};
+use core::time::Duration;
 use libc::{c_int, pid_t};
 
-use crate::environ;
+use crate::environ::{self, Mode, MAX_GRACE};
 use crate::error::Error;
 use crate::signal::Signal;
 use crate::sys;
+use crate::watch;
 
 /// How far up the process tree the stale-stamp rule looks (`/proc` reads).
 const MAX_ANCESTRY_DEPTH: usize = 1024;
@@ -28,6 +30,13 @@ fn load_time_parent() -> pid_t {
         pid => pid,
     }
 }
+
+/// The last successful arming, for [`rearm_parent_death_signal`]: signal
+/// (0: never armed), expected parent, mode (0 prctl, 1 process), grace (ms).
+static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+static LAST_EXPECTED: AtomicI32 = AtomicI32::new(0);
+static LAST_MODE: AtomicU8 = AtomicU8::new(0);
+static LAST_GRACE_MS: AtomicU32 = AtomicU32::new(0);
 
 /// How the parent was found alive after arming.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,12 +101,7 @@ pub enum Armed {
 #[doc(alias = "pdeathsig")]
 #[doc(alias = "prctl")]
 pub fn arm_parent_death_signal(sig: impl Into<c_int>) -> Result<Armed, Error> {
-    let sig = valid_signal(sig.into())?;
-    let expected = match environ::exported_parent()? {
-        Some(pid) => pid,
-        None => load_time_parent(),
-    };
-    arm_and_check(sig, expected)
+    Options::new(sig).arm()
 }
 
 /// Like [`arm_parent_death_signal`], with the expected parent pid given
@@ -116,25 +120,215 @@ pub fn arm_parent_death_signal_expecting(
     sig: impl Into<c_int>,
     parent: pid_t,
 ) -> Result<Armed, Error> {
-    let sig = valid_signal(sig.into())?;
-    if parent <= 0 {
-        return Err(Error::InvalidParentPid(parent));
-    }
-    arm_and_check(sig, parent)
+    Options::new(sig).parent(parent).arm()
 }
 
-/// Arms as the environment asks: `PDEATHSIG` names the signal and
-/// `PDEATHSIG_PPID` the expected parent. `Ok(None)` when `PDEATHSIG` is
-/// unset or empty (nothing is done). This is what the load-time constructor
-/// runs, available to programs that prefer to call it from `main`.
+/// What to arm, for [`arm_parent_death_signal_with`]: the signal, and
+/// optionally the expected parent, the [`Mode`] and a grace period.
 ///
-/// Wraps `prctl(PR_SET_PDEATHSIG)`: see PR_SET_PDEATHSIG(2const).
+/// ```no_run
+/// use pdeathsig::{Mode, Options, Signal};
+/// use std::time::Duration;
+/// // Survives the exit of the parent's spawning thread; SIGTERM when the
+/// // parent process dies, SIGKILL 5 s later if still alive.
+/// Options::new(Signal::TERM)
+///     .mode(Mode::Process)
+///     .grace(Duration::from_secs(5))
+///     .arm()?;
+/// # Ok::<(), pdeathsig::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[doc(alias = "PR_SET_PDEATHSIG")]
+#[doc(alias = "pidfd_open")]
+#[doc(alias = "pdeathsig")]
+pub struct Options {
+    signal: c_int,
+    parent: Option<pid_t>,
+    mode: Mode,
+    grace: Option<Duration>,
+}
+
+impl Options {
+    /// Arm `sig` (a [`Signal`] or a plain number), in prctl mode, against
+    /// `PDEATHSIG_PPID` or the load-time parent, with no grace period.
+    pub fn new(sig: impl Into<c_int>) -> Options {
+        Options {
+            signal: sig.into(),
+            parent: None,
+            mode: Mode::Prctl,
+            grace: None,
+        }
+    }
+
+    /// The expected parent pid, instead of `PDEATHSIG_PPID` or the parent
+    /// seen at load time. Must be positive.
+    pub fn parent(mut self, pid: pid_t) -> Options {
+        self.parent = Some(pid);
+        self
+    }
+
+    /// How the parent is watched: [`Mode::Prctl`] (default) or
+    /// [`Mode::Process`] (pidfd_open(2) and a watcher thread).
+    pub fn mode(mut self, mode: Mode) -> Options {
+        self.mode = mode;
+        self
+    }
+
+    /// After sending the signal, SIGKILL the process if it still lives
+    /// after `grace` (1 ms to 1 hour; rounded up to whole milliseconds).
+    /// Needs [`Mode::Process`]: in prctl mode no watcher lives to send it,
+    /// and arming fails with [`Error::GraceNeedsProcessMode`].
+    pub fn grace(mut self, grace: Duration) -> Options {
+        self.grace = Some(grace);
+        self
+    }
+
+    /// [`arm_parent_death_signal_with`] these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`arm_parent_death_signal_with`].
+    pub fn arm(&self) -> Result<Armed, Error> {
+        arm_parent_death_signal_with(self)
+    }
+}
+
+/// Arms with explicit [`Options`]: signal, expected parent, [`Mode`], grace.
+///
+/// In [`Mode::Prctl`] this is [`arm_parent_death_signal`]
+/// (`prctl(PR_SET_PDEATHSIG)`, see PR_SET_PDEATHSIG(2const)).
+///
+/// In [`Mode::Process`] no prctl is made (it is thread-scoped): a pidfd is
+/// opened on the expected parent (pidfd_open(2)) and one detached thread
+/// of this process (pthread_create(3), 64 KiB stack, all signals blocked)
+/// waits for it in poll(2). When the parent process has exited, it sends
+/// the signal to this process with kill(2) and, with a grace period, sleeps
+/// (nanosleep(2)) and sends SIGKILL. The exit of the parent's *threads*
+/// does not count. The race is closed as in prctl mode: the pidfd is opened
+/// first, then `getppid()` must still be the expected pid (or the stale-stamp
+/// and re-exec rules of [`Armed`] apply), so a reused pid is not mistaken
+/// for the parent; a parent already gone means the signal is sent at once
+/// (and SIGKILL after the grace period). The thread does not survive
+/// fork(2) nor execve(2): a program exec'd under `LD_PRELOAD` re-arms itself
+/// at load time. Credential changes (setuid(2)) do not stop it.
+///
+/// Arming process mode again in the same process against the same parent
+/// updates the signal and grace of the running watcher.
 ///
 /// # Errors
 ///
-/// [`Error::InvalidEnv`] naming the bad variable and value (nothing is
-/// armed), and the errors of [`arm_parent_death_signal`].
+/// [`Error::InvalidSignal`], [`Error::InvalidParentPid`],
+/// [`Error::InvalidGrace`], [`Error::GraceNeedsProcessMode`] (nothing is
+/// armed); [`Error::InvalidEnv`] for a bad `PDEATHSIG_PPID`;
+/// [`Error::Prctl`]; in process mode [`Error::Watch`] (`pidfd_open` with
+/// `ENOSYS` before Linux 5.3: process mode is unavailable, never a silent
+/// no-op), [`Error::ParentOutsideNamespace`], [`Error::AlreadyWatching`];
+/// and [`Error::ParentDied`] when the parent had already died and this
+/// process survived the signal.
 #[doc(alias = "PR_SET_PDEATHSIG")]
+#[doc(alias = "pidfd_open")]
+#[doc(alias = "pdeathsig")]
+pub fn arm_parent_death_signal_with(options: &Options) -> Result<Armed, Error> {
+    let sig = valid_signal(options.signal)?;
+    if let Some(grace) = options.grace {
+        if grace.is_zero() || grace > MAX_GRACE {
+            return Err(Error::InvalidGrace(grace));
+        }
+        if options.mode != Mode::Process {
+            return Err(Error::GraceNeedsProcessMode);
+        }
+    }
+    let expected = match options.parent {
+        Some(pid) if pid <= 0 => return Err(Error::InvalidParentPid(pid)),
+        Some(pid) => pid,
+        None => match environ::exported_parent()? {
+            Some(pid) => pid,
+            None => load_time_parent(),
+        },
+    };
+    let armed = match options.mode {
+        Mode::Prctl => arm_and_check(sig, expected)?,
+        Mode::Process => watch::watch(sig, expected, options.grace)?,
+    };
+    LAST_SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
+    LAST_EXPECTED.store(expected, Ordering::Relaxed);
+    LAST_MODE.store(u8::from(options.mode == Mode::Process), Ordering::Relaxed);
+    let grace_ms = options
+        .grace
+        .map_or(0, |g| u32::try_from(g.as_millis()).unwrap_or(u32::MAX));
+    LAST_GRACE_MS.store(grace_ms, Ordering::Relaxed);
+    Ok(armed)
+}
+
+/// Arms again what the last successful arming of this process armed (same
+/// signal, same expected parent, same mode and grace), with the same race
+/// check. Call it after dropping privileges.
+///
+/// The kernel clears `PR_SET_PDEATHSIG` on every change of effective or
+/// filesystem user or group id (setuid(2), setgid(2), setresuid(2)...),
+/// and on exec of a set-user-ID, set-group-ID or file-capability binary:
+/// a server that arms as root and then drops to an unprivileged user has
+/// silently lost its guard. If the expected parent died in between, the
+/// signal is sent at once, as at the first arming. In process mode the
+/// watcher thread is not affected by credential changes; re-arming it is
+/// harmless.
+///
+/// See PR_SET_PDEATHSIG(2const), credentials(7).
+///
+/// # Errors
+///
+/// [`Error::NothingToRearm`] when nothing was armed in this process (also
+/// after an exec: the state lives in memory), and the errors of
+/// [`arm_parent_death_signal_with`].
+///
+/// # Example
+///
+/// ```no_run
+/// use pdeathsig::{arm_parent_death_signal, rearm_parent_death_signal, Signal};
+/// arm_parent_death_signal(Signal::TERM)?;
+/// // ... setgid(65534); setuid(65534); (clears the setting)
+/// rearm_parent_death_signal()?;
+/// # Ok::<(), pdeathsig::Error>(())
+/// ```
+#[doc(alias = "PR_SET_PDEATHSIG")]
+#[doc(alias = "setuid")]
+#[doc(alias = "pdeathsig")]
+pub fn rearm_parent_death_signal() -> Result<Armed, Error> {
+    let signal = LAST_SIGNAL.load(Ordering::Relaxed);
+    if signal == 0 {
+        return Err(Error::NothingToRearm);
+    }
+    let mut options = Options::new(signal).parent(LAST_EXPECTED.load(Ordering::Relaxed));
+    if LAST_MODE.load(Ordering::Relaxed) == 1 {
+        options = options.mode(Mode::Process);
+        let grace_ms = LAST_GRACE_MS.load(Ordering::Relaxed);
+        if grace_ms > 0 {
+            options = options.grace(Duration::from_millis(u64::from(grace_ms)));
+        }
+    }
+    options.arm()
+}
+
+/// Arms as the environment asks (see [`EnvConfig`](crate::EnvConfig)):
+/// `PDEATHSIG` names the signal, `PDEATHSIG_PPID` the expected parent,
+/// `PDEATHSIG_MODE` the mode (`prctl` or `process`) and `PDEATHSIG_GRACE`
+/// the grace period before SIGKILL (process mode). `Ok(None)` when
+/// `PDEATHSIG` is unset or empty (nothing is done, the other variables are
+/// not read). This is what the load-time constructor runs, available to
+/// programs that prefer to call it from `main`.
+///
+/// Wraps `prctl(PR_SET_PDEATHSIG)` (see PR_SET_PDEATHSIG(2const)) or, in
+/// process mode, pidfd_open(2) and a watcher thread: see
+/// [`arm_parent_death_signal_with`].
+///
+/// # Errors
+///
+/// [`Error::InvalidEnv`] naming the bad variable and value, or
+/// [`Error::GraceNeedsProcessMode`] (nothing is armed), and the errors of
+/// [`arm_parent_death_signal_with`].
+#[doc(alias = "PR_SET_PDEATHSIG")]
+#[doc(alias = "PDEATHSIG_MODE")]
+#[doc(alias = "PDEATHSIG_GRACE")]
 #[doc(alias = "pdeathsig")]
 pub fn arm_parent_death_signal_from_env() -> Result<Option<Armed>, Error> {
     // One getenv when nothing is asked for: the constructor's common case.
@@ -145,13 +339,20 @@ pub fn arm_parent_death_signal_from_env() -> Result<Option<Armed>, Error> {
     let Some(sig) = config.signal else {
         return Ok(None);
     };
-    let expected = config.parent.unwrap_or_else(load_time_parent);
-    arm_and_check(sig, expected).map(Some)
+    let mut options = Options::new(sig)
+        .parent(config.parent.unwrap_or_else(load_time_parent))
+        .mode(config.mode);
+    if let Some(grace) = config.grace {
+        options = options.grace(grace);
+    }
+    options.arm().map(Some)
 }
 
 /// The signal armed for this process, `None` when nothing is armed.
 ///
-/// Wraps `prctl(PR_GET_PDEATHSIG)`: see PR_GET_PDEATHSIG(2const).
+/// Wraps `prctl(PR_GET_PDEATHSIG)`: see PR_GET_PDEATHSIG(2const). When the
+/// prctl setting is empty and process mode watches the parent in this
+/// process, the watcher's signal.
 ///
 /// # Errors
 ///
@@ -160,7 +361,7 @@ pub fn arm_parent_death_signal_from_env() -> Result<Option<Armed>, Error> {
 #[doc(alias = "pdeathsig")]
 pub fn get_parent_death_signal() -> Result<Option<Signal>, Error> {
     match sys::get_pdeathsig() {
-        Ok(0) => Ok(None),
+        Ok(0) => Ok(watch::armed_signal()),
         Ok(n) => Ok(Signal::from_raw(n)),
         Err(errno) => Err(Error::Prctl {
             op: "PR_GET_PDEATHSIG",
@@ -171,7 +372,9 @@ pub fn get_parent_death_signal() -> Result<Option<Signal>, Error> {
 
 /// Clears the setting: no signal when the parent dies.
 ///
-/// Wraps `prctl(PR_SET_PDEATHSIG, 0)`: see PR_SET_PDEATHSIG(2const).
+/// Wraps `prctl(PR_SET_PDEATHSIG, 0)`: see PR_SET_PDEATHSIG(2const). A
+/// process-mode watcher is disarmed too (its thread stays, idle, until the
+/// parent dies, then ends without sending anything).
 ///
 /// # Errors
 ///
@@ -179,6 +382,7 @@ pub fn get_parent_death_signal() -> Result<Option<Signal>, Error> {
 #[doc(alias = "PR_SET_PDEATHSIG")]
 #[doc(alias = "pdeathsig")]
 pub fn disarm_parent_death_signal() -> Result<(), Error> {
+    watch::disarm();
     sys::set_pdeathsig(0).map_err(|errno| Error::Prctl {
         op: "PR_SET_PDEATHSIG",
         errno,
@@ -212,7 +416,7 @@ fn arm_and_check(sig: Signal, expected: pid_t) -> Result<Armed, Error> {
 
 /// Is the expected parent alive, given the parent we have after arming?
 /// `None` means it is gone. Never compares with 1: reapers have any pid.
-fn judge(expected: pid_t, parent: pid_t) -> Option<Armed> {
+pub(crate) fn judge(expected: pid_t, parent: pid_t) -> Option<Armed> {
     if parent == expected {
         return Some(Armed::Parent(parent));
     }

@@ -209,18 +209,14 @@ impl Error {
             Error::GraceNeedsProcessMode => {
                 out.put(
                     b"PDEATHSIG_GRACE needs PDEATHSIG_MODE=process: in prctl mode no watcher \
-                      lives to send SIGKILL after the grace period; nothing armed",
+                      lives to send SIGKILL after the grace period",
                 );
             }
             Error::InvalidGrace(grace) => {
                 out.put(b"invalid grace period of ");
                 let ms = grace.as_millis();
                 out.put_int(i64::try_from(ms).unwrap_or(i64::MAX));
-                out.put(b" ms");
-                if grace.subsec_nanos() % 1_000_000 != 0 {
-                    out.put(b" (plus a fraction)");
-                }
-                out.put(b": expected a whole number of milliseconds from 1 ms to 1 hour");
+                out.put(b" ms: expected from 1 ms to 1 hour");
             }
             Error::Watch { op, errno } => {
                 out.put(op.as_bytes());

@@ -47,10 +47,12 @@ mod load;
 mod signal;
 mod sys;
 mod text;
+mod watch;
 
 pub use arm::{
     arm_parent_death_signal, arm_parent_death_signal_expecting, arm_parent_death_signal_from_env,
-    disarm_parent_death_signal, get_parent_death_signal, Armed,
+    arm_parent_death_signal_with, disarm_parent_death_signal, get_parent_death_signal,
+    rearm_parent_death_signal, Armed, Options,
 };
 #[cfg(feature = "std")]
 pub use command::ParentDeathSignalExt;

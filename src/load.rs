@@ -11,6 +11,12 @@ use crate::{environ, error};
 /// Records the parent seen at load time (the fallback expected parent) and,
 /// with the `auto-arm` feature, arms as `PDEATHSIG` asks.
 ///
+/// With `PDEATHSIG_MODE=process` this constructor starts a thread (the
+/// watcher, pthread_create(3)) and opens one close-on-exec pidfd before
+/// `main`: the program starts multi-threaded, which matters to programs
+/// that fork without exec (only the forking thread survives in the child)
+/// or that count their threads. Without it nothing of the sort happens.
+///
 /// Public (hidden) so that capi/ can reference it: the linker then keeps this
 /// object, and its `.init_array` entry, in libpdeathsig.so and .a.
 #[doc(hidden)]
