@@ -1,0 +1,3 @@
+module github.com/pdeathsig/pdeathsig/go
+
+go 1.19

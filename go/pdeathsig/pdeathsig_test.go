@@ -1,0 +1,458 @@
+package pdeathsig_test
+
+// Real processes, real kernel. The test process makes itself a child
+// subreaper (PR_SET_CHILD_SUBREAPER), so the orphans of the parents it kills
+// come back to it: it reaps them to learn how they died, and kills and
+// reaps everything it started (tagged by PDEATHSIG_TEST_TAG in the
+// environment) when it ends, pass or fail.
+//
+// The parent in each test is this test binary re-executed with
+// PDEATHSIG_GO_TEST_ROLE=parent: it starts the child given on its command
+// line, exporting PDEATHSIG_PPID=<its own pid> (the handoff) unless told
+// not to, prints "pid N", and waits to be killed (or kills itself at once).
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pdeathsig/pdeathsig/go/pdeathsig"
+)
+
+const (
+	roleVar = "PDEATHSIG_GO_TEST_ROLE"
+	tagVar  = "PDEATHSIG_TEST_TAG"
+	// deathTimeout bounds "the child dies": generous for a loaded machine.
+	deathTimeout        = 5 * time.Second
+	prSetChildSubreaper = 36 // PR_SET_CHILD_SUBREAPER, see PR_SET_CHILD_SUBREAPER(2const)
+)
+
+var (
+	tag      string
+	childBin string // go/examples/child
+	cgoBin   string // go/examples/cgosleep
+	preload  string // libpdeathsig.so
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(roleVar) == "parent" {
+		runParent(os.Args[1:])
+		return
+	}
+	os.Exit(runTests(m))
+}
+
+// runParent is the parent process: [--no-handoff] [--die] PROG ARGS...
+func runParent(args []string) {
+	handoff, die := true, false
+	for len(args) > 0 && strings.HasPrefix(args[0], "--") {
+		switch args[0] {
+		case "--no-handoff":
+			handoff = false
+		case "--die":
+			die = true
+		}
+		args = args[1:]
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = os.Environ()
+	if handoff {
+		cmd.Env = append(cmd.Env, "PDEATHSIG_PPID="+strconv.Itoa(os.Getpid()))
+	}
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "parent:", err)
+		os.Exit(127)
+	}
+	fmt.Printf("pid %d\n", cmd.Process.Pid)
+	if die {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+func runTests(m *testing.M) int {
+	tag = fmt.Sprintf("go-%d", os.Getpid())
+	os.Setenv(tagVar, tag) // inherited by every process the tests start
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		fmt.Fprintln(os.Stderr, "PR_SET_CHILD_SUBREAPER:", errno)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "pdeathsig-go-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	childBin = filepath.Join(dir, "child")
+	cgoBin = filepath.Join(dir, "cgosleep")
+	for bin, pkg := range map[string]string{childBin: "../examples/child", cgoBin: "../examples/cgosleep"} {
+		if out, err := exec.Command(goTool(), "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)
+			return 1
+		}
+	}
+	preload = libraryPath()
+	defer cleanup()
+	return m.Run()
+}
+
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// libraryPath: PDEATHSIG_LIBRARY, else the cargo build of this repository.
+func libraryPath() string {
+	if p := os.Getenv("PDEATHSIG_LIBRARY"); p != "" {
+		return p
+	}
+	target := os.Getenv("CARGO_TARGET_DIR")
+	if target == "" {
+		target = "../../target"
+	} else if !filepath.IsAbs(target) {
+		target = filepath.Join("../..", target)
+	}
+	p, _ := filepath.Abs(filepath.Join(target, "release", "libpdeathsig.so"))
+	return p
+}
+
+// tagged lists living processes that carry this test run's tag.
+func tagged() []int {
+	needle := []byte(tagVar + "=" + tag + "\x00")
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() || !alive(pid) {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err == nil && strings.Contains(string(env), string(needle)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// cleanup kills every tagged process and reaps our children.
+func cleanup() {
+	for round := 0; round < 20; round++ {
+		pids := tagged()
+		if len(pids) == 0 {
+			break
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
+		reapAll()
+	}
+	reapAll()
+}
+
+func reapAll() {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}
+
+// alive: exists and is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+// waitReap waits (bounded) for pid, our child or an orphan reparented to
+// us, to exit, and reaps it. ok is false if it is still alive at the end.
+func waitReap(t *testing.T, pid int, timeout time.Duration) (ws syscall.WaitStatus, ok bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		if err != nil {
+			t.Fatalf("wait4(%d): %v (not our child?)", pid, err)
+		}
+		if got == pid {
+			return ws, true
+		}
+		if time.Now().After(deadline) {
+			return ws, false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// lines delivers the lines of r on a channel.
+func lines(r io.Reader) <-chan string {
+	ch := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			ch <- sc.Text()
+		}
+		close(ch)
+	}()
+	return ch
+}
+
+// run is one started parent/child pair.
+type run struct {
+	parent *exec.Cmd
+	child  int
+	lines  <-chan string
+}
+
+// start starts a parent (this binary) that starts child. Lines from both
+// come on r.lines; start returns once the parent printed the child's pid.
+func start(t *testing.T, env []string, parentFlags []string, child ...string) *run {
+	t.Helper()
+	args := append(append([]string{}, parentFlags...), child...)
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), roleVar+"=parent"), env...)
+	cmd.Stderr = os.Stderr
+	// Our own pipe, not StdoutPipe: Wait on the parent would close that,
+	// and the orphaned child would die of SIGPIPE on its next line.
+	out, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		out.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cleanup(); out.Close() })
+	r := &run{parent: cmd, lines: lines(out)}
+	r.child = r.expect(t, "pid ")
+	return r
+}
+
+// expect waits for a line starting with prefix (skipping others) and
+// returns the integer after it.
+func (r *run) expect(t *testing.T, prefix string) int {
+	t.Helper()
+	timeout := time.After(deathTimeout)
+	for {
+		select {
+		case line, ok := <-r.lines:
+			if !ok {
+				t.Fatalf("output closed before a %q line", prefix)
+			}
+			if strings.HasPrefix(line, prefix) {
+				n, err := strconv.Atoi(strings.Fields(line[len(prefix):])[0])
+				if err != nil {
+					t.Fatalf("bad line %q", line)
+				}
+				return n
+			}
+		case <-timeout:
+			t.Fatalf("no %q line within %v", prefix, deathTimeout)
+		}
+	}
+}
+
+// killParent SIGKILLs the parent and reaps it: its children are then ours.
+func (r *run) killParent(t *testing.T) {
+	t.Helper()
+	if err := r.parent.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r.parent.Wait()
+}
+
+func assertDiedBy(t *testing.T, what string, pid int, sig syscall.Signal) {
+	t.Helper()
+	ws, ok := waitReap(t, pid, deathTimeout)
+	if !ok {
+		t.Fatalf("%s (pid %d) still alive %v after its parent was killed", what, pid, deathTimeout)
+	}
+	if !ws.Signaled() || ws.Signal() != sig {
+		t.Fatalf("%s ended with status %#x, want death by %v", what, uint32(ws), sig)
+	}
+}
+
+func TestArmedGoChildDiesWithParent(t *testing.T) {
+	for _, c := range []struct {
+		arg string
+		sig syscall.Signal
+	}{{"TERM", syscall.SIGTERM}, {"KILL", syscall.SIGKILL}} {
+		r := start(t, nil, nil, childBin, c.arg)
+		if got := r.expect(t, "armed "); got != int(c.sig) {
+			t.Fatalf("child reports signal %d armed, want %d", got, c.sig)
+		}
+		r.killParent(t)
+		assertDiedBy(t, "armed Go child", r.child, c.sig)
+	}
+}
+
+func TestUnarmedControlSurvives(t *testing.T) {
+	r := start(t, nil, nil, cgoBin)
+	if got := r.expect(t, "ready pid "); got != r.child {
+		t.Fatalf("ready line from pid %d, want %d", got, r.child)
+	}
+	r.killParent(t)
+	if _, gone := waitReap(t, r.child, 300*time.Millisecond); gone {
+		t.Fatal("the unarmed control died with its parent: the test could not fail")
+	}
+	if !alive(r.child) {
+		t.Fatal("control not alive")
+	}
+}
+
+// A cgo binary that does not link libpdeathsig, armed by the loader alone.
+func TestPreloadArmsCgoBinary(t *testing.T) {
+	if !fileExists(preload) {
+		t.Fatalf("%s not found: run cargo build --release -p pdeathsig-capi (or set PDEATHSIG_LIBRARY)", preload)
+	}
+	r := start(t, []string{"LD_PRELOAD=" + preload, "PDEATHSIG=TERM"}, nil, cgoBin)
+	var line string
+	select {
+	case line = <-r.lines:
+	case <-time.After(deathTimeout):
+		t.Fatal("no ready line")
+	}
+	var pid, sig int
+	var envPPID string
+	if _, err := fmt.Sscanf(line, "ready pid %d pdeathsig %d env_ppid %s", &pid, &sig, &envPPID); err != nil {
+		t.Fatalf("bad line %q: %v", line, err)
+	}
+	if pid != r.child || sig != int(syscall.SIGTERM) {
+		t.Fatalf("got %q, want pid %d armed with %d", line, r.child, syscall.SIGTERM)
+	}
+	// Observed with Go 1.19 and glibc 2.36: the constructor's stamp of
+	// PDEATHSIG_PPID=<own pid> is visible to os.Getenv, so Go's own children
+	// inherit the right stamp.
+	t.Logf("cgo binary under LD_PRELOAD: os.Getenv(PDEATHSIG_PPID) = %s (own pid %d)", envPPID, pid)
+	if envPPID != strconv.Itoa(pid) {
+		t.Errorf("os.Getenv(PDEATHSIG_PPID) = %s, want the process's own pid %d", envPPID, pid)
+	}
+	r.killParent(t)
+	assertDiedBy(t, "preloaded cgo binary", r.child, syscall.SIGTERM)
+}
+
+// The race: the parent kills itself right after starting the child, and
+// the child (behind a short `sh -c 'sleep 0.02; exec child'`, a slow
+// start-up) arms only after its parent is gone. With the handoff the child
+// knows its parent is gone and must die every time; without it, the library
+// can only compare with the parent seen at load time, already the reaper,
+// and the child lives on as an orphan (which shows the test can fail).
+func TestRaceClosedByHandoff(t *testing.T) {
+	const trials = 5
+	orphans := func(flags ...string) int {
+		n := 0
+		for i := 0; i < trials; i++ {
+			r := start(t, nil, append(flags, "--die"),
+				"sh", "-c", `sleep 0.02; exec "$0" TERM`, childBin)
+			r.parent.Wait()
+			// Wait for the child to arm (it prints) or die (output closes).
+			timeout := time.After(deathTimeout)
+		wait:
+			for {
+				select {
+				case line, ok := <-r.lines:
+					if !ok || strings.HasPrefix(line, "armed ") {
+						break wait
+					}
+				case <-timeout:
+					t.Fatal("the child neither armed nor died")
+				}
+			}
+			if ws, gone := waitReap(t, r.child, 300*time.Millisecond); !gone {
+				n++
+			} else if !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+				t.Errorf("the child ended with status %#x, want SIGTERM", uint32(ws))
+			}
+			cleanup()
+		}
+		return n
+	}
+	if n := orphans(); n != 0 {
+		t.Errorf("with the handoff, %d of %d children outlived their parent", n, trials)
+	}
+	n := orphans("--no-handoff")
+	t.Logf("without the handoff, %d of %d children outlived their parent", n, trials)
+	if n == 0 {
+		t.Errorf("without the handoff no child leaked: the race test cannot fail")
+	}
+}
+
+func TestInvalidArguments(t *testing.T) {
+	for _, sig := range []syscall.Signal{0, -1, 65, 1000} {
+		if err := pdeathsig.Arm(sig); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Arm(%d) = %v, want EINVAL", sig, err)
+		}
+	}
+	if err := pdeathsig.ArmExpecting(syscall.SIGTERM, 0); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("ArmExpecting(SIGTERM, 0) = %v, want EINVAL", err)
+	}
+	if err := pdeathsig.ArmExpecting(syscall.SIGTERM, -5); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("ArmExpecting(SIGTERM, -5) = %v, want EINVAL", err)
+	}
+	var errno syscall.Errno
+	if err := pdeathsig.Arm(0); !errors.As(err, &errno) {
+		t.Errorf("Arm(0) error %T is not a syscall.Errno", err)
+	}
+	if sig, err := pdeathsig.Get(); err != nil || sig != 0 {
+		t.Errorf("after failed calls Get() = %v, %v; want nothing armed", sig, err)
+	}
+}
+
+// Arm, Get and Disarm in this process, on one OS thread (the setting is per
+// thread). SIGWINCH is ignored by default, should the test's parent die.
+func TestGetAndDisarm(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := pdeathsig.ArmExpecting(syscall.SIGWINCH, os.Getppid()); err != nil {
+		t.Fatalf("ArmExpecting: %v", err)
+	}
+	if sig, err := pdeathsig.Get(); err != nil || sig != syscall.SIGWINCH {
+		t.Errorf("Get() = %v, %v; want SIGWINCH", sig, err)
+	}
+	if err := pdeathsig.Disarm(); err != nil {
+		t.Fatalf("Disarm: %v", err)
+	}
+	if sig, err := pdeathsig.Get(); err != nil || sig != 0 {
+		t.Errorf("after Disarm, Get() = %v, %v; want 0", sig, err)
+	}
+	if armed, err := pdeathsig.ArmFromEnv(); err != nil || armed {
+		// PDEATHSIG is not set in the test's environment.
+		if os.Getenv("PDEATHSIG") == "" {
+			t.Errorf("ArmFromEnv() = %v, %v without PDEATHSIG", armed, err)
+		}
+	}
+	pdeathsig.Disarm()
+	if v := pdeathsig.Version(); v == "" || strings.Count(v, ".") != 2 {
+		t.Errorf("Version() = %q", v)
+	}
+}
