@@ -1,0 +1,244 @@
+"""Make this process die when its parent dies (Linux), from Python.
+
+One call at the top of a child::
+
+    import signal, pdeathsig
+    pdeathsig.arm(signal.SIGTERM)
+
+``arm`` asks the kernel for the signal when the parent dies
+(prctl(PR_SET_PDEATHSIG), see PR_SET_PDEATHSIG(2const)) and closes the race
+with a parent that already died: a spawner that exports
+``PDEATHSIG_PPID=<its own pid>`` into the child's environment lets the child
+tell "my parent died before I armed" from "my parent is alive".
+
+This module needs no compiler: it loads the C library libpdeathsig.so with
+ctypes, looking in order at
+
+1. the path in the environment variable ``PDEATHSIG_LIBRARY`` (only there,
+   when it is set),
+2. ``libpdeathsig.so`` next to this file,
+3. ``$CARGO_TARGET_DIR/release`` and ``target/release`` of the repository
+   this file sits in (``cargo build --release -p pdeathsig-capi``),
+4. the system library path (``ctypes.util.find_library("pdeathsig")``, then
+   plain ``libpdeathsig.so``, which honours ``LD_LIBRARY_PATH``),
+
+and raises :class:`LibraryNotFound` (an ``ImportError``) naming every place
+it looked when none works.
+
+Threads: the kernel keeps the setting per thread and loses it when the thread
+that armed exits; arm from the main thread.
+"""
+
+import ctypes
+import ctypes.util
+import errno as _errno
+import os
+import signal as _signal
+
+__all__ = [
+    "LIBRARY_ENV",
+    "LibraryNotFound",
+    "arm",
+    "arm_expecting",
+    "arm_from_env",
+    "get",
+    "disarm",
+    "version",
+    "library_path",
+]
+
+#: The environment variable naming the library to load.
+LIBRARY_ENV = "PDEATHSIG_LIBRARY"
+
+_LIBNAME = "libpdeathsig.so"
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+class LibraryNotFound(ImportError):
+    """libpdeathsig.so could not be loaded; the message names every place
+    that was tried and why each failed."""
+
+
+def _candidates():
+    """(path, how it was found) in search order, after PDEATHSIG_LIBRARY."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    yield os.path.join(here, _LIBNAME), "next to pdeathsig.py"
+    repo = os.path.dirname(here)
+    target = os.environ.get("CARGO_TARGET_DIR")
+    if target:
+        target = os.path.join(repo, target)  # no-op when absolute
+        yield os.path.join(target, "release", _LIBNAME), "$CARGO_TARGET_DIR/release"
+    yield os.path.join(repo, "target", "release", _LIBNAME), "the repository's target/release"
+    found = ctypes.util.find_library("pdeathsig")
+    if found:
+        yield found, "ctypes.util.find_library('pdeathsig')"
+    else:
+        yield None, "ctypes.util.find_library('pdeathsig'): not found"
+    yield _LIBNAME, "the dynamic loader's search path (LD_LIBRARY_PATH, ld.so.cache)"
+
+
+def _load():
+    explicit = os.environ.get(LIBRARY_ENV)
+    if explicit:
+        try:
+            return ctypes.CDLL(explicit, use_errno=True), explicit
+        except OSError as err:
+            raise LibraryNotFound(
+                "pdeathsig: cannot load %r named by %s: %s"
+                % (explicit, LIBRARY_ENV, err)
+            ) from None
+    tried = []
+    for path, how in _candidates():
+        if path is None:
+            tried.append(how)
+            continue
+        if os.sep in path and not os.path.exists(path):
+            tried.append("%s (%s): no such file" % (path, how))
+            continue
+        try:
+            return ctypes.CDLL(path, use_errno=True), path
+        except OSError as err:
+            tried.append("%s (%s): %s" % (path, how, err))
+    raise LibraryNotFound(
+        "pdeathsig: cannot find %s; looked at:\n  %s\n"
+        "Build it with `cargo build --release -p pdeathsig-capi`, install it "
+        "(scripts/install-c-lib.sh PREFIX), or set %s=/path/to/%s."
+        % (_LIBNAME, "\n  ".join(tried), LIBRARY_ENV, _LIBNAME)
+    )
+
+
+#: The path (or name) of the libpdeathsig.so that was loaded.
+library_path = None
+_lib, library_path = _load()
+
+for _name, _args in (
+    ("arm_parent_death_signal", [ctypes.c_int]),
+    ("arm_parent_death_signal_expecting", [ctypes.c_int, ctypes.c_int]),
+    ("arm_parent_death_signal_from_env", []),
+    ("get_parent_death_signal", []),
+    ("disarm_parent_death_signal", []),
+):
+    _fn = getattr(_lib, _name)
+    _fn.argtypes = _args
+    _fn.restype = ctypes.c_int
+_lib.pdeathsig_version.argtypes = []
+_lib.pdeathsig_version.restype = ctypes.c_char_p
+
+
+def _c_int(value, what):
+    """An int that fits a C int, or OSError(EINVAL) naming the value (ctypes
+    would silently truncate it)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("pdeathsig: %s must be an int, got %r" % (what, value))
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise OSError(
+            _errno.EINVAL,
+            "%s (%s %d is out of range)" % (os.strerror(_errno.EINVAL), what, value),
+        )
+    return int(value)
+
+
+_EINVAL_SIGNAL = "the signal must be 1..SIGRTMAX (%d)" % _signal.SIGRTMAX
+
+
+def _check(rc, call, einval_hint=None):
+    """Raise OSError(errno, message) for rc == -1; the message names the
+    call, its arguments and what is accepted."""
+    if rc == -1:
+        err = ctypes.get_errno()
+        hint = {
+            _errno.EINVAL: einval_hint,
+            _errno.ESRCH: "the parent had already died; this process survived the signal",
+        }.get(err)
+        message = os.strerror(err) + " (" + call + (": " + hint if hint else "") + ")"
+        raise OSError(err, message)
+    return rc
+
+
+def _signame(sig):
+    try:
+        return _signal.Signals(sig).name
+    except ValueError:
+        return str(sig)
+
+
+def arm(sig=_signal.SIGTERM):
+    """Ask for ``sig`` when the parent dies, and close the race with a parent
+    that already died: the expected parent is ``PDEATHSIG_PPID`` from the
+    environment or, when unset, the parent seen when the library was loaded
+    (at import). If that parent is gone, ``sig`` is sent to this process at
+    once, as the kernel would have.
+
+    Raises ``OSError`` with the errno: ``EINVAL`` for a signal outside
+    1..SIGRTMAX or a bad ``PDEATHSIG_PPID`` (nothing armed); ``ESRCH``
+    (``ProcessLookupError``) when the parent had already died and this
+    process survived ``sig`` (caught or ignored).
+
+    Wraps arm_parent_death_signal() of libpdeathsig, itself
+    prctl(PR_SET_PDEATHSIG): see PR_SET_PDEATHSIG(2const).
+    """
+    sig = _c_int(sig, "signal")
+    _check(_lib.arm_parent_death_signal(sig),
+           "arm_parent_death_signal(%s)" % _signame(sig),
+           _EINVAL_SIGNAL + ", and PDEATHSIG_PPID, if set, a positive pid (it is %r)"
+           % os.environ.get("PDEATHSIG_PPID"))
+
+
+def arm_expecting(sig, ppid):
+    """:func:`arm` with the expected parent pid given explicitly instead of
+    read from ``PDEATHSIG_PPID``; a ppid that is not positive is ``EINVAL``.
+
+    Wraps arm_parent_death_signal_expecting(), see PR_SET_PDEATHSIG(2const).
+    """
+    sig = _c_int(sig, "signal")
+    ppid = _c_int(ppid, "parent pid")
+    _check(_lib.arm_parent_death_signal_expecting(sig, ppid),
+           "arm_parent_death_signal_expecting(%s, %d)" % (_signame(sig), ppid),
+           _EINVAL_SIGNAL + " and the parent pid positive")
+
+
+def arm_from_env():
+    """Arm as the environment asks: ``PDEATHSIG`` names the signal (TERM,
+    SIGTERM, 15, RTMIN+3), ``PDEATHSIG_PPID`` the expected parent. Returns
+    True when armed, False when ``PDEATHSIG`` is unset or empty.
+
+    Note: the environment is read from the C library (``getenv``), which
+    reflects ``os.environ`` changes made with ``os.putenv``/``os.environ``.
+
+    Wraps arm_parent_death_signal_from_env(), see PR_SET_PDEATHSIG(2const).
+    """
+    return _check(_lib.arm_parent_death_signal_from_env(),
+                  "arm_parent_death_signal_from_env()",
+                  "PDEATHSIG must name a signal (TERM, SIGTERM, 15, RTMIN+3; it is %r) "
+                  "and PDEATHSIG_PPID, if set, be a positive pid (it is %r)"
+                  % (os.environ.get("PDEATHSIG"), os.environ.get("PDEATHSIG_PPID"))) == 1
+
+
+def get():
+    """The signal armed for the calling thread (a ``signal.Signals`` when
+    Python knows it, else an int), or None when nothing is armed.
+
+    Wraps get_parent_death_signal(), itself prctl(PR_GET_PDEATHSIG): see
+    PR_GET_PDEATHSIG(2const).
+    """
+    sig = _check(_lib.get_parent_death_signal(), "get_parent_death_signal()")
+    if sig == 0:
+        return None
+    try:
+        return _signal.Signals(sig)
+    except ValueError:
+        return sig
+
+
+def disarm():
+    """Clear the setting: no signal when the parent dies.
+
+    Wraps disarm_parent_death_signal(), itself prctl(PR_SET_PDEATHSIG, 0):
+    see PR_SET_PDEATHSIG(2const).
+    """
+    _check(_lib.disarm_parent_death_signal(), "disarm_parent_death_signal()")
+
+
+def version():
+    """The version of the loaded libpdeathsig, such as ``"0.1.0"``."""
+    return _lib.pdeathsig_version().decode("ascii")

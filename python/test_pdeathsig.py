@@ -1,0 +1,350 @@
+"""Tests of pdeathsig.py with real processes (stdlib unittest only).
+
+Run from this directory: python3 -m unittest -v
+
+The test process makes itself a child subreaper (PR_SET_CHILD_SUBREAPER,
+through ctypes), so the orphans of the parents it kills come back to it: it
+waits for them with pidfds, reaps them to learn how they died, and kills and
+reaps everything it started (tagged by PDEATHSIG_TEST_TAG in the
+environment) after every test, pass or fail.
+"""
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import pdeathsig
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TAG_VAR = "PDEATHSIG_TEST_TAG"
+TAG = "py-%d" % os.getpid()
+DEATH_TIMEOUT = 5.0  # bound for "the child dies"
+PR_SET_CHILD_SUBREAPER = 36  # see PR_SET_CHILD_SUBREAPER(2const)
+
+# The child: arms (unless MODE is "none"), prints, sleeps until killed.
+CHILD = r"""
+import os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+import pdeathsig
+mode = sys.argv[2]
+if mode != "none":
+    pdeathsig.arm(signal.Signals["SIG" + mode])
+print("armed", int(pdeathsig.get() or 0), os.getppid(), flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+# The parent: [--no-handoff] [--die] PROG ARGS...: starts the child,
+# exporting PDEATHSIG_PPID=<own pid> unless --no-handoff, prints its pid,
+# then kills itself at once (--die) or waits to be killed.
+PARENT = r"""
+import os, signal, subprocess, sys, time
+args = sys.argv[1:]
+handoff, die = True, False
+while args and args[0].startswith("--"):
+    flag = args.pop(0)
+    handoff = handoff and flag != "--no-handoff"
+    die = die or flag == "--die"
+env = dict(os.environ)
+env.pop("PDEATHSIG_PPID", None)
+if handoff:
+    env["PDEATHSIG_PPID"] = str(os.getpid())
+child = subprocess.Popen(args, env=env)
+print("pid", child.pid, flush=True)
+if die:
+    os.kill(os.getpid(), signal.SIGKILL)
+while True:
+    time.sleep(3600)
+"""
+
+
+def setUpModule():
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "PR_SET_CHILD_SUBREAPER")
+    os.environ[TAG_VAR] = TAG  # inherited by every process the tests start
+    os.environ.pop("PDEATHSIG_PPID", None)
+    os.environ.pop("PDEATHSIG", None)
+
+
+def tearDownModule():
+    cleanup()
+
+
+def alive(pid):
+    """Exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    state = stat[stat.rindex(b")") + 2:][:1]
+    return state not in (b"Z", b"X", b"")
+
+
+def tagged():
+    """Living processes that carry this test run's tag."""
+    needle = ("%s=%s" % (TAG_VAR, TAG)).encode()
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/environ" % name, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if needle in env and alive(int(name)):
+            pids.append(int(name))
+    return pids
+
+
+def reap_all():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def cleanup():
+    """SIGKILL every tagged process and reap our children (bounded)."""
+    for _ in range(50):
+        pids = tagged()
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+        reap_all()
+    reap_all()
+
+
+def wait_reap(pid, timeout):
+    """Wait (bounded) for pid, our child or an orphan reparented to us, to
+    exit, and reap it. Returns its wait status, or None if still alive."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        fd = None
+    if fd is not None:
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            if not poller.poll(int(timeout * 1000)):
+                return None
+        finally:
+            os.close(fd)
+    deadline = time.monotonic() + 2.0  # the exit is visible before waitpid sees it
+    while True:
+        got, status = os.waitpid(pid, os.WNOHANG)
+        if got == pid:
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError("pid %d exited but could not be reaped" % pid)
+        time.sleep(0.005)
+
+
+class Run:
+    """A started parent and the pid of the child it started."""
+
+    def __init__(self, flags, child_args, env=None):
+        self.out, w = os.pipe()
+        self.buf = b""
+        self.parent = subprocess.Popen(
+            [sys.executable, "-c", PARENT] + flags + child_args,
+            stdout=w, env=env)
+        os.close(w)
+        self.child = int(self.line("pid ").split()[1])
+
+    def line(self, prefix, timeout=DEATH_TIMEOUT):
+        """The next line starting with prefix (others skipped); None if the
+        output closes first; AssertionError after the timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                if line.decode().startswith(prefix):
+                    return line.decode()
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.out], [], [], left)[0]:
+                raise AssertionError("no %r line within %ss" % (prefix, timeout))
+            data = os.read(self.out, 4096)
+            if not data:
+                return None
+            self.buf += data
+
+    def kill_parent(self):
+        self.parent.kill()
+        self.parent.wait()
+
+    def close(self):
+        os.close(self.out)
+
+
+def child_args(mode):
+    return [sys.executable, "-c", CHILD, HERE, mode]
+
+
+class ProcessTests(unittest.TestCase):
+    def setUp(self):
+        self.addCleanup(cleanup)
+
+    def start(self, mode, flags=()):
+        run = Run(list(flags), child_args(mode))
+        self.addCleanup(run.close)
+        return run
+
+    def assert_died_by(self, pid, sig):
+        status = wait_reap(pid, DEATH_TIMEOUT)
+        self.assertIsNotNone(
+            status, "child %d still alive %ss after its parent was killed" % (pid, DEATH_TIMEOUT))
+        self.assertTrue(os.WIFSIGNALED(status), "status %#x" % status)
+        self.assertEqual(os.WTERMSIG(status), sig)
+
+    def test_armed_child_dies_with_parent(self):
+        for mode, sig in (("TERM", signal.SIGTERM), ("KILL", signal.SIGKILL)):
+            with self.subTest(signal=mode):
+                run = self.start(mode)
+                line = run.line("armed ")
+                self.assertEqual(int(line.split()[1]), sig, line)
+                run.kill_parent()
+                self.assert_died_by(run.child, sig)
+
+    def test_unarmed_control_survives(self):
+        run = self.start("none")
+        self.assertEqual(run.line("armed ").split()[1], "0")
+        run.kill_parent()
+        self.assertIsNone(wait_reap(run.child, 0.3),
+                          "the unarmed control died with its parent: the test could not fail")
+        self.assertTrue(alive(run.child))
+
+    def test_race_closed_by_handoff(self):
+        """The parent kills itself right after starting the child, long
+        before a Python child can import pdeathsig and arm. With the handoff
+        the child must die every time; without it the library can only
+        compare with the parent seen at import, already the reaper, and the
+        child lives on (which shows the test can fail)."""
+        def orphans(flags):
+            n = 0
+            for _ in range(3):
+                run = self.start("TERM", flags + ["--die"])
+                run.parent.wait()
+                # The child arms and prints, or dies and the output closes.
+                run.line("armed ")
+                status = wait_reap(run.child, 0.3)
+                if status is None:
+                    n += 1
+                else:
+                    self.assertEqual(os.WTERMSIG(status), signal.SIGTERM, "status %#x" % status)
+                cleanup()
+            return n
+        self.assertEqual(orphans([]), 0, "children outlived their parent despite the handoff")
+        self.assertGreater(orphans(["--no-handoff"]), 0,
+                           "without the handoff no child leaked: the test cannot fail")
+
+
+class InProcessTests(unittest.TestCase):
+    def tearDown(self):
+        pdeathsig.disarm()
+
+    def test_invalid_signal_is_einval(self):
+        for bad in (0, -1, 65, 2**40):
+            with self.subTest(signal=bad):
+                with self.assertRaises(OSError) as cm:
+                    pdeathsig.arm(bad)
+                self.assertEqual(cm.exception.errno, errno.EINVAL)
+                self.assertIn(str(bad), str(cm.exception))
+        with self.assertRaises(OSError) as cm:
+            pdeathsig.arm_expecting(signal.SIGTERM, 0)
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        with self.assertRaises(TypeError):
+            pdeathsig.arm("TERM")
+        self.assertIsNone(pdeathsig.get(), "a failed call armed something")
+
+    def test_bad_ppid_in_environment_is_einval(self):
+        os.environ["PDEATHSIG_PPID"] = "not-a-pid"
+        try:
+            with self.assertRaises(OSError) as cm:
+                pdeathsig.arm(signal.SIGTERM)
+        finally:
+            del os.environ["PDEATHSIG_PPID"]
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.assertIn("not-a-pid", str(cm.exception))
+        self.assertIsNone(pdeathsig.get())
+
+    def test_get_and_disarm(self):
+        # SIGWINCH is ignored by default, should the test's parent die now.
+        pdeathsig.arm_expecting(signal.SIGWINCH, os.getppid())
+        self.assertEqual(pdeathsig.get(), signal.SIGWINCH)
+        pdeathsig.disarm()
+        self.assertIsNone(pdeathsig.get())
+        self.assertFalse(pdeathsig.arm_from_env())  # PDEATHSIG unset: nothing done
+        self.assertIsNone(pdeathsig.get())
+
+    def test_version(self):
+        self.assertRegex(pdeathsig.version(), r"^\d+\.\d+\.\d+")
+
+
+class LoadingTests(unittest.TestCase):
+    """Import pdeathsig.py from a copy in a temporary directory, in a fresh
+    interpreter, with a controlled environment."""
+
+    def import_copy(self, env_extra=None, with_library=False):
+        tmp = tempfile.mkdtemp(prefix="pdeathsig-py-")
+        self.addCleanup(shutil.rmtree, tmp)
+        shutil.copy(os.path.join(HERE, "pdeathsig.py"), tmp)
+        if with_library:
+            os.symlink(pdeathsig.library_path, os.path.join(tmp, "libpdeathsig.so"))
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PDEATHSIG_LIBRARY", "LD_LIBRARY_PATH", "CARGO_TARGET_DIR")}
+        env.update(env_extra or {})
+        proc = subprocess.run(
+            [sys.executable, "-c", "import pdeathsig; print(pdeathsig.library_path)"],
+            cwd=tmp, env=env, capture_output=True, text=True, timeout=30)
+        return tmp, proc
+
+    def test_not_found_names_every_place(self):
+        if ctypes.util.find_library("pdeathsig"):
+            self.skipTest("libpdeathsig is installed system-wide")
+        tmp, proc = self.import_copy()
+        self.assertNotEqual(proc.returncode, 0, proc.stdout)
+        err = proc.stderr
+        self.assertIn("LibraryNotFound", err)
+        self.assertIn(os.path.join(tmp, "libpdeathsig.so"), err)
+        self.assertIn(os.path.join(os.path.dirname(tmp), "target", "release", "libpdeathsig.so"), err)
+        self.assertIn("find_library", err)
+        self.assertIn("dynamic loader", err)
+        self.assertIn("PDEATHSIG_LIBRARY", err)
+
+    def test_bad_env_path_is_named(self):
+        _, proc = self.import_copy({"PDEATHSIG_LIBRARY": "/nonexistent/libpdeathsig.so"})
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("/nonexistent/libpdeathsig.so", proc.stderr)
+        self.assertIn("PDEATHSIG_LIBRARY", proc.stderr)
+
+    def test_env_var_and_next_to_module(self):
+        _, proc = self.import_copy({"PDEATHSIG_LIBRARY": pdeathsig.library_path})
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), pdeathsig.library_path)
+        tmp, proc = self.import_copy(with_library=True)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), os.path.join(tmp, "libpdeathsig.so"))
+
+
+if __name__ == "__main__":
+    unittest.main()
