@@ -263,14 +263,76 @@ pub fn exported_parent() -> Result<Option<pid_t>, Error> {
 /// Writes `PDEATHSIG_PPID=<our pid>` into the environment so that children
 /// that arm themselves compare against this process.
 ///
+/// When the spawner already set `PDEATHSIG_PPID` and the value lies in the
+/// environment block the kernel wrote on the main thread's stack at exec,
+/// the digits are overwritten in place (padded with leading zeros, which
+/// [`parse_pid`] accepts): no allocation. Otherwise (unset, too short, or a
+/// string that setenv(3)/putenv(3) put elsewhere) it falls back to setenv(3).
+/// In-place stamping also changes the value that a Go program (cgo) reads
+/// from the initial stack for its own `os.Environ`.
+///
 /// # Safety
 ///
-/// setenv(3) is not thread-safe: no other thread may read or write the
-/// environment meanwhile. The load-time constructor calls this before `main`.
+/// No other thread may read or write the environment meanwhile (setenv(3)
+/// is not thread-safe either). The load-time constructor calls this before
+/// `main`.
 pub(crate) unsafe fn stamp_own_pid() {
     let mut storage = [0u8; 16];
     let mut value = Buf::new(&mut storage);
     value.put_int(i64::from(crate::sys::getpid()));
+    if value.overflowed() {
+        return;
+    }
+    let digits = value.as_bytes();
+
+    // SAFETY: the name is NUL-terminated; the result is NULL or a pointer to
+    // the NUL-terminated value inside the environment.
+    let current = unsafe { libc::getenv(PDEATHSIG_PPID_C.as_ptr()) };
+    if !current.is_null() {
+        // SAFETY: a non-NULL getenv result is a NUL-terminated string.
+        let old_len = unsafe { CStr::from_ptr(current) }.to_bytes().len();
+        // Where the kernel put the initial environment: the strings lie
+        // between the `environ` array (argc, argv[], envp[] and the auxiliary
+        // vector come first, at the initial stack pointer) and the executable
+        // name of AT_EXECFN, which execve(2) copies to the very top of the
+        // new stack, above the environment strings. Both bounds and the
+        // string are then on the main thread's stack, above our own frame
+        // (`marker`): one writable mapping. The thread check matters only
+        // under dlopen(3) from another thread, whose stack is elsewhere.
+        let marker = 0u8;
+        let frame = core::ptr::addr_of!(marker) as usize;
+        // SAFETY: `environ` is libc's variable; reading the pointer is a plain
+        // load (the caller guarantees no concurrent writer).
+        let array = unsafe { core::ptr::addr_of!(libc::environ).read() } as usize;
+        // SAFETY: getauxval has no preconditions; 0 when AT_EXECFN is absent.
+        let top = unsafe { libc::getauxval(libc::AT_EXECFN) } as usize;
+        // SAFETY: gettid has no preconditions.
+        let main_thread =
+            unsafe { libc::syscall(libc::SYS_gettid) } as i64 == i64::from(crate::sys::getpid());
+        let start = current as usize;
+        let in_initial_block = main_thread
+            && top != 0
+            && frame < array
+            && array < start
+            && start.checked_add(old_len + 1).is_some_and(|end| end <= top);
+        if in_initial_block && digits.len() <= old_len {
+            let pad = old_len - digits.len();
+            // SAFETY: `[start, start + old_len)` holds the value's bytes, on
+            // the main thread's stack (checked above), so it is mapped and
+            // writable. The environment owns it (the kernel wrote it there,
+            // or a putenv(3) made it part of the environment, which POSIX
+            // says changes when the string does). Only existing digits are
+            // replaced: the length and the NUL stay, so no reader can run
+            // past the end. No other thread reads it (caller's guarantee).
+            unsafe {
+                let dst = current.cast::<u8>();
+                core::ptr::write_bytes(dst, b'0', pad);
+                core::ptr::copy_nonoverlapping(digits.as_ptr(), dst.add(pad), digits.len());
+            }
+            return;
+        }
+    }
+
     value.put(b"\0");
     if value.overflowed() {
         return;
