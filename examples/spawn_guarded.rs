@@ -163,7 +163,7 @@ fn main() {
     } else {
         spawn()
     };
-    let child = result.unwrap_or_else(|err| {
+    let mut child = result.unwrap_or_else(|err| {
         eprintln!("spawn_guarded: cannot start the child: {err}");
         std::process::exit(1);
     });
@@ -177,6 +177,8 @@ fn main() {
         // SAFETY: kill has no memory-safety preconditions.
         unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     }
+    // Reap the child if it ends first, then stay alive until killed.
+    let _ = child.wait();
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }

@@ -215,10 +215,17 @@ fn os(args: &[&str]) -> Vec<&'static OsStr> {
         .collect()
 }
 
+/// Arguments, environment, what stderr must contain.
+type Case = (
+    Vec<&'static OsStr>,
+    Vec<(&'static str, &'static str)>,
+    Vec<&'static str>,
+);
+
 #[test]
 fn usage_errors_exit_125_with_one_line_naming_the_value() {
     let bad_sig_bytes = OsStr::from_bytes(b"TE\xffRM");
-    let cases: Vec<(Vec<&OsStr>, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             os(&["--signal", "FOO", "--", "echo", "ran"]),
             vec![],
