@@ -461,6 +461,8 @@ pub fn kill_reap(pid: Pid) -> Option<Status> {
 /// The pid of a process that has exited and been reaped: a parent that is
 /// certainly dead (pid reuse within a test's lifetime is not a concern at
 /// pid_max >= 32768 for the few processes a test starts meanwhile).
+// Reaped by pid in wait_status, which the lint cannot see.
+#[allow(clippy::zombie_processes)]
 pub fn dead_pid(tree: &mut Tree) -> Pid {
     let mut cmd = tree.command("true");
     let child = tree.spawn(&mut cmd);
