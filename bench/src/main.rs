@@ -701,7 +701,7 @@ fn orphans(ctx: &Ctx, report: &mut String) -> usize {
             100.0 * orphans as f64 / n as f64
         )
         .unwrap();
-        writeln!(csv, "{},{n},{died},{orphans},{stuck}", m.name).unwrap();
+        writeln!(csv, "\"{}\",{n},{died},{orphans},{stuck}", m.name).unwrap();
         if m.handoff {
             leaked_with_handoff += orphans + stuck;
         }
@@ -771,7 +771,7 @@ fn latency(ctx: &Ctx, report: &mut String) {
     .unwrap();
     for (m, (s, f)) in modes.iter().zip(samples.into_iter().zip(failed)) {
         for v in &s {
-            writeln!(csv, "{},{v:.1}", m.name).unwrap();
+            writeln!(csv, "\"{}\",{v:.1}", m.name).unwrap();
         }
         let s = sorted(s);
         writeln!(
@@ -880,7 +880,7 @@ fn teardown(ctx: &Ctx, report: &mut String) {
         for (di, &d) in depths.iter().enumerate() {
             let s = sorted(samples[mi][di].clone());
             for v in &s {
-                writeln!(csv, "{},{d},{v:.1}", m.name).unwrap();
+                writeln!(csv, "\"{}\",{d},{v:.1}", m.name).unwrap();
             }
             let p50 = percentile(&s, 50.0);
             writeln!(
@@ -985,7 +985,7 @@ fn arm_cost(ctx: &Ctx, report: &mut String) {
             best[c] / best[0]
         )
         .unwrap();
-        writeln!(csv, "{name},{:.1},{med:.1}", best[c]).unwrap();
+        writeln!(csv, "\"{name}\",{:.1},{med:.1}", best[c]).unwrap();
     }
     std::fs::write(ctx.out.join(csv_name(ctx, "arm")), csv).unwrap();
 }
@@ -1068,7 +1068,7 @@ fn startup(ctx: &Ctx, report: &mut String) -> f64 {
             medians[v]
         )
         .unwrap();
-        writeln!(csv, "{name},{n},{:.0},{:.1}", totals[v], medians[v]).unwrap();
+        writeln!(csv, "\"{name}\",{n},{:.0},{:.1}", totals[v], medians[v]).unwrap();
     }
     writeln!(
         report,
@@ -1103,6 +1103,8 @@ fn startup(ctx: &Ctx, report: &mut String) -> f64 {
         .unwrap();
     }
     let ldd = run_text("ldd", &[&ctx.lib.display().to_string()]);
+    let ldd: Vec<&str> = ldd.lines().map(str::trim).collect();
+    let ldd = ldd.join("\n");
     writeln!(report, "\n`ldd libpdeathsig.so`:\n\n```\n{ldd}\n```").unwrap();
     std::fs::write(ctx.out.join(csv_name(ctx, "startup")), csv).unwrap();
     ratio_b
