@@ -39,6 +39,9 @@ fn child(guarded: bool) {
 
 /// The parent: starts both children, exporting its pid (the handoff that
 /// closes the start-up race), reports their pids, then waits to be killed.
+// The parent never waits for its children: it is SIGKILLed, and the demo
+// (their subreaper) reaps them.
+#[allow(clippy::zombie_processes)]
 fn parent() {
     let me = std::env::current_exe().expect("current_exe");
     let mut pids = Vec::new();
@@ -69,7 +72,10 @@ fn demo() {
     BufReader::new(parent.stdout.take().expect("piped"))
         .read_line(&mut line)
         .expect("read child pids");
-    let pids: Vec<i32> = line.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    let pids: Vec<i32> = line
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
     let [guarded, unguarded] = pids[..] else {
         eprintln!("demo: the parent did not report two children");
         let _ = parent.kill();

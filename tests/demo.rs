@@ -9,7 +9,10 @@ fn demo_reports_guarded_gone_and_unguarded_orphan() {
     let mut cmd = tree.command(example("demo"));
     let child = tree.spawn(piped(&mut cmd));
     let pid = child.id() as Pid;
-    assert!(wait_gone(pid, std::time::Duration::from_secs(20)), "demo hung");
+    assert!(
+        wait_gone(pid, std::time::Duration::from_secs(20)),
+        "demo hung"
+    );
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "demo failed:\n{text}");
