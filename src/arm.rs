@@ -339,9 +339,9 @@ pub fn arm_parent_death_signal_from_env() -> Result<Option<Armed>, Error> {
     let Some(sig) = config.signal else {
         return Ok(None);
     };
-    let mut options = Options::new(sig)
-        .parent(config.parent.unwrap_or_else(load_time_parent))
-        .mode(config.mode);
+    let mut options = Options::new(sig).mode(config.mode);
+    // Unset: the load-time parent, which is 0 across a PID namespace.
+    options.parent = config.parent;
     if let Some(grace) = config.grace {
         options = options.grace(grace);
     }
