@@ -30,15 +30,20 @@ pub const PDEATHSIG_PPID: &str = "PDEATHSIG_PPID";
 /// default: the kernel's `PR_SET_PDEATHSIG`, zero threads, but it fires when
 /// the parent *thread* exits) or `process` (a watcher thread polls a pidfd
 /// on the parent *process*). ASCII case is ignored (`PROCESS` is fine).
+/// See PR_SET_PDEATHSIG(2const) and pidfd_open(2).
+#[doc(alias = "pidfd_open")]
 pub const PDEATHSIG_MODE: &str = "PDEATHSIG_MODE";
 
 /// Name of the variable giving the grace period of the escalation: after
 /// the parent died and the signal was sent, a process still alive after
 /// this delay gets SIGKILL. `500ms`, `5s` or `5` (seconds); whole numbers
-/// only, from 1 ms to 1 hour. Needs `PDEATHSIG_MODE=process`.
+/// only, from 1 ms to 1 hour. Needs `PDEATHSIG_MODE=process`. See
+/// nanosleep(2) (the wait) and kill(2) (the SIGKILL).
+#[doc(alias = "grace")]
 pub const PDEATHSIG_GRACE: &str = "PDEATHSIG_GRACE";
 
 /// The longest grace period accepted: one hour.
+#[doc(alias = "PDEATHSIG_GRACE")]
 pub const MAX_GRACE: Duration = Duration::from_secs(3600);
 
 const PDEATHSIG_C: &CStr = c"PDEATHSIG";
@@ -90,6 +95,7 @@ impl Mode {
 /// Parses a grace period: `500ms`, `5s` or `5` (seconds). Whole numbers
 /// only (no fractions, no sign, no spaces); units in any ASCII case; the
 /// result is from 1 ms to [`MAX_GRACE`] (1 hour).
+#[doc(alias = "PDEATHSIG_GRACE")]
 pub fn parse_grace(text: &[u8]) -> Option<Duration> {
     let (digits, millis_per_unit) = if let Some(n) = strip_suffix_ignore_case(text, b"ms") {
         (n, 1)
