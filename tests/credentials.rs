@@ -22,16 +22,26 @@ fn drop_then_kill_parent(tree: &mut Tree, args: &[&str]) -> (Pid, Vec<String>) {
     let mut cmd = tree.command(&spawn);
     cmd.arg("--handoff").arg("--").arg(&helper).args(args);
     let mut parent = tree.spawn(piped(&mut cmd));
-    let child = read_pid(&mut parent, DEATH_TIMEOUT);
-    tree.track(child);
+    // The spawner's pid line and the child's lines share the pipe, in any
+    // order.
+    let mut child = None;
     let mut lines = Vec::new();
     loop {
         let line = read_line(&mut parent, DEATH_TIMEOUT);
-        if line == "ready" {
+        if let Ok(pid) = line.parse::<Pid>() {
+            tree.track(pid);
+            child = Some(pid);
+        } else if line == "ready" {
             break;
+        } else {
+            lines.push(line);
         }
-        lines.push(line);
     }
+    let child = match child {
+        Some(pid) => pid,
+        None => read_pid(&mut parent, DEATH_TIMEOUT),
+    };
+    tree.track(child);
     parent.kill().unwrap();
     parent.wait().unwrap();
     (child, lines)
