@@ -298,7 +298,12 @@ pub fn rearm_parent_death_signal() -> Result<Armed, Error> {
     if signal == 0 {
         return Err(Error::NothingToRearm);
     }
-    let mut options = Options::new(signal).parent(LAST_EXPECTED.load(Ordering::Relaxed));
+    let mut options = Options::new(signal);
+    // 0: the parent was outside our PID namespace; it still is.
+    let expected = LAST_EXPECTED.load(Ordering::Relaxed);
+    if expected > 0 {
+        options = options.parent(expected);
+    }
     if LAST_MODE.load(Ordering::Relaxed) == 1 {
         options = options.mode(Mode::Process);
         let grace_ms = LAST_GRACE_MS.load(Ordering::Relaxed);

@@ -12,8 +12,8 @@ use crate::{environ, error};
 /// with the `auto-arm` feature, arms as `PDEATHSIG` asks.
 ///
 /// With `PDEATHSIG_MODE=process` this constructor starts a thread (the
-/// watcher, pthread_create(3)) and opens one close-on-exec pidfd before
-/// `main`: the program starts multi-threaded, which matters to programs
+/// watcher, pthread_create(3)) before `main`, which holds its pidfd in a
+/// descriptor table of its own: the program starts multi-threaded, which matters to programs
 /// that fork without exec (only the forking thread survives in the child)
 /// or that count their threads. Without it nothing of the sort happens.
 ///

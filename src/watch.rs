@@ -4,8 +4,18 @@
 //! `PR_SET_PDEATHSIG` fires when the parent *thread* exits; a pidfd polls
 //! readable only when the whole parent process has exited. The watcher is
 //! created with libc's pthread_create (the C library is `no_std`), a 64 KiB
-//! stack, every signal blocked, and does nothing but poll(2), getppid(2),
-//! kill(2) and nanosleep(2). Nothing here allocates.
+//! stack, every signal blocked, and does nothing but system calls (unshare,
+//! close_range, pidfd_open, poll, getppid, kill, nanosleep). Nothing here
+//! allocates.
+//!
+//! No file descriptor in the program's table: the watcher first gives
+//! itself a private descriptor table (unshare(2) `CLONE_FILES`), empties
+//! it (close_range(2)), and only then opens the pidfd, so the program never
+//! sees, inherits or accidentally closes it. The race check (pidfd opened,
+//! then `getppid()` still the expected pid) runs in the watcher, and the
+//! arming call waits for its verdict. On kernels without close_range
+//! (before 5.9) the watcher keeps the shared table and the pidfd is a
+//! visible close-on-exec descriptor.
 //!
 //! Nothing in this file runs unless process mode is asked for: no thread,
 //! no file descriptor in the default (prctl) mode.
@@ -14,11 +24,10 @@
 //! forking thread does). A fork child is a *child* of the watched process,
 //! not its sibling, so it has a different parent to watch anyway: a child
 //! that execs re-arms itself through `LD_PRELOAD` and the stamped
-//! `PDEATHSIG_PPID`; a fork child that does not exec is not watched. The
-//! pidfd is close-on-exec; a fork child without exec keeps a copy of it.
+//! `PDEATHSIG_PPID`; a fork child that does not exec is not watched.
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU8, Ordering};
 use core::time::Duration;
 use libc::{c_int, c_void, pid_t};
 
@@ -31,25 +40,42 @@ use crate::sys;
 /// that does not fit, the thread is created with the default size instead.
 const STACK_SIZE: usize = 64 * 1024;
 
-/// While the expected parent is only confirmed through getppid(), and the
-/// pidfd was closed or replaced under us, how often to look (fallback).
+/// If poll(2) on the pidfd ever fails, how often to look instead.
 const FALLBACK_PERIOD_MS: u32 = 100;
+
+/// How long the arming call waits for the new watcher's verdict before
+/// giving up (the thread normally answers within microseconds).
+const VERDICT_TIMEOUT_MS: u32 = 10_000;
 
 /// The pid of the process whose watcher thread runs; 0 when none. A fork
 /// child sees its parent's pid here and knows it has no watcher.
 static OWNER: AtomicI32 = AtomicI32::new(0);
-/// The watched pid (the parent, or the stamped ancestor).
+/// The pid the watcher is asked to watch (set before the thread starts),
+/// then the pid it watches (the parent, or the stamped ancestor).
 static WATCHED: AtomicI32 = AtomicI32::new(0);
-/// The watcher's pidfd.
-static PIDFD: AtomicI32 = AtomicI32::new(-1);
-/// `WATCHED` was our direct parent when the watch began: a death is then
-/// confirmed by getppid() changing (reparenting happens before the pidfd
-/// is notified).
-static DIRECT: AtomicBool = AtomicBool::new(false);
 /// The signal to send when the parent dies; 0 after disarm.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// The grace period before SIGKILL, in milliseconds; 0 for none.
 static GRACE_MS: AtomicU32 = AtomicU32::new(0);
+
+/// The watcher's answer to the arming call, published with Release.
+static VERDICT: AtomicI32 = AtomicI32::new(PENDING);
+/// With `VERDICT == WATCHING`: how the parent was found ([`Armed`] kind) and
+/// the `getppid()` the watcher saw.
+static VERDICT_KIND: AtomicU8 = AtomicU8::new(0);
+static VERDICT_PARENT: AtomicI32 = AtomicI32::new(0);
+/// Set when the arming call gave up waiting: the watcher then exits.
+static ABANDONED: AtomicBool = AtomicBool::new(false);
+
+const PENDING: c_int = 0;
+const WATCHING: c_int = 1;
+const GONE: c_int = 2;
+// Negative: -errno of pidfd_open.
+
+const KIND_PARENT: u8 = 0;
+const KIND_ANCESTOR: u8 = 1;
+const KIND_REEXEC: u8 = 2;
+const KIND_UNVERIFIED: u8 = 3;
 
 /// A lock over the statics above, held by pid (arming is rare: it spins).
 /// A lock held at fork(2) by another thread of the parent is stale in the
@@ -134,127 +160,126 @@ fn close(fd: c_int) {
     unsafe { libc::close(fd) };
 }
 
-/// Process mode: opens a pidfd on `expected`, checks that it is our parent
-/// (or a stamped ancestor, or we were re-exec'd) exactly as prctl mode
-/// does, and starts the watcher thread.
+fn watch_error(errno: c_int) -> Error {
+    Error::Watch {
+        op: "pidfd_open",
+        errno,
+    }
+}
+
+/// Process mode: starts the watcher thread, which opens a pidfd on
+/// `expected` and checks that it is our parent (or a stamped ancestor, or
+/// we were re-exec'd) exactly as prctl mode does; waits for its verdict.
 pub(crate) fn watch(sig: Signal, expected: pid_t, grace: Option<Duration>) -> Result<Armed, Error> {
     let grace_ms = grace_millis(grace);
     if sys::getppid() == 0 {
         return Err(Error::ParentOutsideNamespace);
     }
-    let fd = match pidfd_open(expected) {
-        Ok(fd) => Some(fd),
-        // The expected parent is gone (and reaped): the race was lost.
-        Err(libc::ESRCH) => None,
-        Err(errno) => {
-            return Err(Error::Watch {
-                op: "pidfd_open",
-                errno,
-            })
-        }
-    };
-    // After the open: a parent that is still ours now is the process the
-    // pidfd refers to (a reused pid would not be our parent).
-    let parent = sys::getppid();
-    let verdict = if fd.is_some() {
-        judge(expected, parent)
-    } else {
-        None
-    };
-    // What to watch: the pidfd on `expected`, or one on our current parent
-    // when `expected` is ourselves (re-exec) or /proc cannot tell.
-    let target = match verdict {
-        Some(Armed::Parent(_)) => fd.map(|fd| (fd, expected, true)),
-        Some(Armed::Ancestor { .. }) => fd.map(|fd| (fd, expected, false)),
-        Some(Armed::ReExec) | Some(Armed::Unverified { .. }) => {
-            if let Some(fd) = fd {
-                close(fd);
-            }
-            match pidfd_open(parent) {
-                // Still our parent after the open: the fd is that process.
-                Ok(fd) if sys::getppid() == parent => Some((fd, parent, true)),
-                Ok(fd) => {
-                    close(fd);
-                    None
-                }
-                Err(libc::ESRCH) => None,
-                Err(errno) => {
-                    return Err(Error::Watch {
-                        op: "pidfd_open",
-                        errno,
-                    })
-                }
-            }
-        }
-        Some(Armed::OutsideNamespace) => {
-            if let Some(fd) = fd {
-                close(fd);
-            }
-            return Err(Error::ParentOutsideNamespace);
-        }
-        None => {
-            if let Some(fd) = fd {
-                close(fd);
-            }
-            None
-        }
-    };
-    let Some((fd, watched, direct)) = target else {
-        // The parent is gone: signal now, as prctl mode does, and escalate
-        // after the grace period from a thread that only sleeps.
-        sys::kill_self(sig.as_raw());
-        if grace_ms > 0 {
-            // If the thread cannot be created the signal was still sent;
-            // the error below says so.
-            let _ = spawn(grace_ms as usize);
-        }
-        return Err(Error::ParentDied {
-            signal: sig,
-            expected,
-            parent: sys::getppid(),
-        });
-    };
-    let armed = verdict.unwrap_or(Armed::Parent(watched));
     let _locked = lock();
     if running() {
-        close(fd);
-        let current = WATCHED.load(Ordering::Acquire);
-        if current != watched {
-            return Err(Error::AlreadyWatching {
-                watched: current,
-                requested: watched,
-            });
-        }
-        SIGNAL.store(sig.as_raw(), Ordering::Release);
-        GRACE_MS.store(grace_ms, Ordering::Release);
-        return Ok(armed);
+        return rearm_running(sig, expected, grace_ms);
     }
-    PIDFD.store(fd, Ordering::Release);
-    WATCHED.store(watched, Ordering::Release);
-    DIRECT.store(direct, Ordering::Release);
-    SIGNAL.store(sig.as_raw(), Ordering::Release);
-    GRACE_MS.store(grace_ms, Ordering::Release);
-    if let Err(errno) = spawn(0) {
-        close(fd);
-        PIDFD.store(-1, Ordering::Release);
+    WATCHED.store(expected, Ordering::Relaxed);
+    SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
+    GRACE_MS.store(grace_ms, Ordering::Relaxed);
+    ABANDONED.store(false, Ordering::Relaxed);
+    VERDICT.store(PENDING, Ordering::Release);
+    if let Err(errno) = spawn() {
         return Err(Error::Watch {
             op: "pthread_create",
             errno,
         });
     }
-    OWNER.store(sys::getpid(), Ordering::Release);
+    let verdict = wait_for_verdict();
+    match verdict {
+        WATCHING => {
+            OWNER.store(sys::getpid(), Ordering::Release);
+            let parent = VERDICT_PARENT.load(Ordering::Acquire);
+            Ok(match VERDICT_KIND.load(Ordering::Acquire) {
+                KIND_ANCESTOR => Armed::Ancestor {
+                    parent,
+                    stamped: expected,
+                },
+                KIND_REEXEC => Armed::ReExec,
+                KIND_UNVERIFIED => Armed::Unverified { parent, expected },
+                _ => Armed::Parent(parent),
+            })
+        }
+        GONE => {
+            // The race was lost: signal now, as prctl mode does. The
+            // watcher escalates after the grace period, then exits.
+            sys::kill_self(sig.as_raw());
+            Err(Error::ParentDied {
+                signal: sig,
+                expected,
+                parent: sys::getppid(),
+            })
+        }
+        PENDING => {
+            ABANDONED.store(true, Ordering::Release);
+            Err(Error::Watch {
+                op: "pthread_create",
+                errno: libc::ETIMEDOUT,
+            })
+        }
+        negative => Err(watch_error(-negative)),
+    }
+}
+
+/// Arming again while a watcher runs: same watched process, new signal
+/// and grace; another process is refused.
+fn rearm_running(sig: Signal, expected: pid_t, grace_ms: u32) -> Result<Armed, Error> {
+    let current = WATCHED.load(Ordering::Acquire);
+    let parent = sys::getppid();
+    let armed = match judge(expected, parent) {
+        Some(armed) => armed,
+        None => {
+            sys::kill_self(sig.as_raw());
+            return Err(Error::ParentDied {
+                signal: sig,
+                expected,
+                parent,
+            });
+        }
+    };
+    let same = current == expected || (current == parent && armed == Armed::ReExec);
+    if !same {
+        return Err(Error::AlreadyWatching {
+            watched: current,
+            requested: expected,
+        });
+    }
+    SIGNAL.store(sig.as_raw(), Ordering::Release);
+    GRACE_MS.store(grace_ms, Ordering::Release);
     Ok(armed)
+}
+
+/// Waits (yielding, then sleeping 1 ms at a time) until the watcher has
+/// published its verdict; `PENDING` after the timeout.
+fn wait_for_verdict() -> c_int {
+    for spin in 0..(1000 + VERDICT_TIMEOUT_MS) {
+        let verdict = VERDICT.load(Ordering::Acquire);
+        if verdict != PENDING {
+            return verdict;
+        }
+        if spin < 1000 {
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
+        } else {
+            sleep_ms(1);
+        }
+    }
+    PENDING
 }
 
 /// Creates the detached watcher thread with every signal blocked (so that
 /// process-directed signals go to the program's threads), a small stack
-/// and the name `pdeathsig`. `arg` 0: watch; otherwise: only escalate
-/// after `arg` milliseconds. See pthread_create(3), pthread_sigmask(3).
-fn spawn(arg: usize) -> Result<(), c_int> {
-    let rc = spawn_with_stack(arg, Some(STACK_SIZE));
+/// and the name `pdeathsig`. See pthread_create(3), pthread_sigmask(3).
+fn spawn() -> Result<(), c_int> {
+    let rc = spawn_with_stack(Some(STACK_SIZE));
     if rc == libc::EINVAL {
         // The small stack could not hold this program's static TLS.
-        return match spawn_with_stack(arg, None) {
+        return match spawn_with_stack(None) {
             0 => Ok(()),
             rc => Err(rc),
         };
@@ -265,7 +290,7 @@ fn spawn(arg: usize) -> Result<(), c_int> {
     }
 }
 
-fn spawn_with_stack(arg: usize, stack: Option<usize>) -> c_int {
+fn spawn_with_stack(stack: Option<usize>) -> c_int {
     // SAFETY: pthread_attr_t and sigset_t are plain C structs that their
     // init functions below fill in; zeroed is a valid starting value.
     let mut attr: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
@@ -288,7 +313,7 @@ fn spawn_with_stack(arg: usize, stack: Option<usize>) -> c_int {
         }
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let rc = libc::pthread_create(&mut thread, &attr, watcher_main, arg as *mut c_void);
+        let rc = libc::pthread_create(&mut thread, &attr, watcher_main, ptr::null_mut());
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
         libc::pthread_attr_destroy(&mut attr);
         if rc == 0 {
@@ -298,30 +323,118 @@ fn spawn_with_stack(arg: usize, stack: Option<usize>) -> c_int {
     }
 }
 
-/// The watcher thread. Only async-signal-safe libc calls.
-extern "C" fn watcher_main(arg: *mut c_void) -> *mut c_void {
-    let escalate_only = arg as usize;
-    if escalate_only != 0 {
-        sleep_ms(u32::try_from(escalate_only).unwrap_or(u32::MAX));
-        sys::kill_self(libc::SIGKILL);
+/// Gives the calling thread a descriptor table of its own, emptied: what
+/// it opens next is invisible to the program. False (nothing changed) on
+/// kernels without close_range(2), where the table stays shared.
+fn private_descriptor_table() -> bool {
+    // SAFETY: close_range on the empty range [MAX, MAX] closes nothing; it
+    // only tells whether the system call exists (Linux 5.9+).
+    let probe = unsafe { libc::syscall(libc::SYS_close_range, u32::MAX, u32::MAX, 0u32) };
+    if probe != 0 {
+        return false;
+    }
+    // SAFETY: unshare(CLONE_FILES) gives this thread a private copy of the
+    // descriptor table; it takes no pointers.
+    if unsafe { libc::unshare(libc::CLONE_FILES) } != 0 {
+        return false;
+    }
+    // SAFETY: closes every descriptor of the private copy (the program's
+    // table is untouched): the copy must not keep the program's pipes and
+    // sockets open behind its back.
+    unsafe { libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) };
+    true
+}
+
+/// The watcher's start: open the pidfd, judge, publish the verdict.
+/// Returns the fd to watch and the pid, or `None` (verdict published).
+fn open_and_judge() -> Option<(c_int, pid_t)> {
+    let expected = WATCHED.load(Ordering::Relaxed);
+    let publish = |verdict: c_int| VERDICT.store(verdict, Ordering::Release);
+    let fd = match pidfd_open(expected) {
+        Ok(fd) => fd,
+        // The expected parent is gone (and reaped): the race was lost.
+        Err(libc::ESRCH) => {
+            publish(GONE);
+            return None;
+        }
+        Err(errno) => {
+            publish(-errno);
+            return None;
+        }
+    };
+    // After the open: a parent that is still ours now is the process the
+    // pidfd refers to (a reused pid would not be our parent).
+    let parent = sys::getppid();
+    let (kind, target) = match judge(expected, parent) {
+        Some(Armed::Parent(_)) => (KIND_PARENT, Some((fd, expected))),
+        Some(Armed::Ancestor { .. }) => (KIND_ANCESTOR, Some((fd, expected))),
+        // Re-exec'd (we are `expected`) or /proc cannot tell: watch the
+        // current parent instead, confirmed the same way.
+        Some(armed) => {
+            close(fd);
+            let kind = if armed == Armed::ReExec {
+                KIND_REEXEC
+            } else {
+                KIND_UNVERIFIED
+            };
+            match pidfd_open(parent) {
+                Ok(fd) if sys::getppid() == parent => (kind, Some((fd, parent))),
+                Ok(fd) => {
+                    close(fd);
+                    (kind, None)
+                }
+                Err(libc::ESRCH) => (kind, None),
+                Err(errno) => {
+                    publish(-errno);
+                    return None;
+                }
+            }
+        }
+        None => {
+            close(fd);
+            (KIND_PARENT, None)
+        }
+    };
+    match target {
+        Some((fd, watched)) => {
+            WATCHED.store(watched, Ordering::Relaxed);
+            VERDICT_KIND.store(kind, Ordering::Relaxed);
+            VERDICT_PARENT.store(parent, Ordering::Relaxed);
+            publish(WATCHING);
+            Some((fd, watched))
+        }
+        None => {
+            publish(GONE);
+            None
+        }
+    }
+}
+
+/// The watcher thread. Only system calls, no allocation.
+extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
+    private_descriptor_table();
+    let Some((fd, watched)) = open_and_judge() else {
+        // Parent already gone: the arming call sent the signal; escalate.
+        let grace = GRACE_MS.load(Ordering::Acquire);
+        if grace > 0 && VERDICT.load(Ordering::Acquire) == GONE {
+            sleep_ms(grace);
+            sys::kill_self(libc::SIGKILL);
+        }
+        return ptr::null_mut();
+    };
+    wait_for_death(fd, watched);
+    close(fd);
+    if ABANDONED.load(Ordering::Acquire) {
         return ptr::null_mut();
     }
-    let fd = PIDFD.load(Ordering::Acquire);
-    let watched = WATCHED.load(Ordering::Acquire);
-    let direct = DIRECT.load(Ordering::Acquire);
-    let closed = wait_for_death(fd, watched, direct);
     let (sig, grace) = {
         let _locked = lock();
         OWNER.store(0, Ordering::Release);
-        PIDFD.store(-1, Ordering::Release);
         (
             SIGNAL.load(Ordering::Acquire),
             GRACE_MS.load(Ordering::Acquire),
         )
     };
-    if !closed {
-        close(fd);
-    }
     if sig == 0 {
         return ptr::null_mut();
     }
@@ -334,22 +447,9 @@ extern "C" fn watcher_main(arg: *mut c_void) -> *mut c_void {
     ptr::null_mut()
 }
 
-/// Has the watched process died? For a direct parent, getppid(2) changing
-/// is the proof; for a stamped ancestor, the pidfd's word (or, after the
-/// fd was lost, kill(pid, 0) failing with ESRCH).
-fn gone(watched: pid_t, direct: bool) -> bool {
-    if direct {
-        sys::getppid() != watched
-    } else {
-        // SAFETY: signal 0 only checks that the process exists.
-        unsafe { libc::kill(watched, 0) == -1 && sys::errno() == libc::ESRCH }
-    }
-}
-
-/// Blocks until the watched process has exited. Returns true when the fd
-/// must not be closed (it was closed or replaced by the program: a
-/// program that closes descriptors it does not own, as some daemons do).
-fn wait_for_death(fd: c_int, watched: pid_t, direct: bool) -> bool {
+/// Blocks until the watched process has exited: the pidfd polls readable.
+/// Should poll(2) itself fail, falls back to kill(pid, 0) every 100 ms.
+fn wait_for_death(fd: c_int, watched: pid_t) {
     loop {
         let mut pfd = libc::pollfd {
             fd,
@@ -358,36 +458,18 @@ fn wait_for_death(fd: c_int, watched: pid_t, direct: bool) -> bool {
         };
         // SAFETY: one valid pollfd for the duration of the call.
         let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
-        if rc < 0 {
-            if sys::errno() == libc::EINTR {
-                continue;
-            }
-            break;
+        if rc > 0 && pfd.revents & libc::POLLIN != 0 {
+            return;
         }
-        if rc == 0 {
+        if rc < 0 && sys::errno() == libc::EINTR || rc == 0 {
             continue;
         }
-        if pfd.revents & libc::POLLNVAL == 0 && pfd.revents & libc::POLLIN != 0 {
-            if !direct {
-                return false;
-            }
-            // The kernel reparents children before it notifies the pidfd:
-            // allow for a little scheduling delay, no more.
-            for _ in 0..100 {
-                if gone(watched, true) {
-                    return false;
-                }
-                sleep_ms(10);
-            }
-        }
-        // Not our pidfd any more (POLLNVAL, or readable while the parent
-        // lives): leave the fd alone and fall back to looking.
         break;
     }
-    while !gone(watched, direct) {
+    // SAFETY: signal 0 only checks that the process exists.
+    while unsafe { libc::kill(watched, 0) } == 0 || sys::errno() != libc::ESRCH {
         sleep_ms(FALLBACK_PERIOD_MS);
     }
-    true
 }
 
 /// nanosleep(2) for `ms` milliseconds, resumed after signal handlers.

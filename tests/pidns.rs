@@ -128,10 +128,6 @@ fn arming_across_a_pid_namespace_succeeds() {
 }
 
 #[test]
-#[ignore = "src bug: arm_parent_death_signal_from_env passes the load-time parent (0 in a new PID \
-            namespace) as an explicit parent, rejected as InvalidParentPid(0): \
-            `unshare --pid --fork -- env LD_PRELOAD=target/release/libpdeathsig.so PDEATHSIG=TERM \
-            /bin/true` prints `pdeathsig: invalid parent pid 0` and arms nothing"]
 fn arming_in_a_pid_namespace_without_stamp_succeeds() {
     let mut tree = Tree::new();
     let Some(unshare) = unshare_args(&mut tree) else {

@@ -91,10 +91,11 @@ fn process_mode_ignores_thread_exit_and_fires_on_process_death() {
 }
 
 /// The process-mode watcher: one thread named "pdeathsig" with every
-/// ordinary signal blocked, and one pidfd; nothing of the sort without
+/// ordinary signal blocked, whose pidfd lives in a descriptor table of its
+/// own (the program's table has none); no thread without
 /// `PDEATHSIG_MODE=process`.
 #[test]
-fn process_mode_costs_one_thread_and_one_pidfd_only_when_asked() {
+fn process_mode_costs_one_thread_and_no_program_fd_only_when_asked() {
     let mut tree = Tree::new();
     for (mode, threads) in [(Some("process"), 2), (None, 1)] {
         let mut cmd = tree.command("sh");
@@ -114,15 +115,29 @@ fn process_mode_costs_one_thread_and_one_pidfd_only_when_asked() {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(tasks.len(), threads, "{mode:?}: threads {tasks:?}");
-        let pidfds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .filter(|e| {
-                std::fs::read_link(e.as_ref().unwrap().path())
-                    .is_ok_and(|l| l.to_string_lossy().contains("pidfd"))
-            })
-            .count();
-        assert_eq!(pidfds, threads - 1, "{mode:?}: pidfds");
+        let pidfds = |dir: String| {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .filter(|e| {
+                    std::fs::read_link(e.as_ref().unwrap().path())
+                        .is_ok_and(|l| l.to_string_lossy().contains("pidfd"))
+                })
+                .count()
+        };
+        assert_eq!(
+            pidfds(format!("/proc/{pid}/fd")),
+            0,
+            "{mode:?}: program's pidfds"
+        );
         for task in tasks.iter().filter(|t| **t != pid.to_string()) {
+            // The watcher's own table: exactly its pidfd, nothing else.
+            let own = format!("/proc/{pid}/task/{task}/fd");
+            assert_eq!(pidfds(own.clone()), 1, "watcher's pidfd");
+            assert_eq!(
+                std::fs::read_dir(own).unwrap().count(),
+                1,
+                "watcher's table"
+            );
             let comm = std::fs::read_to_string(format!("/proc/{pid}/task/{task}/comm")).unwrap();
             assert_eq!(comm.trim(), "pdeathsig");
             let status =
