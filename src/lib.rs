@@ -65,3 +65,9 @@ pub use signal::{ParseSignalError, Signal};
 
 #[doc(hidden)]
 pub use load::pdeathsig_at_load as __constructor;
+
+/// The README's Rust examples, compiled as doc tests so that they keep
+/// matching the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
