@@ -18,20 +18,6 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Removes the protocol's variables a developer's shell might carry.
-fn clean(cmd: &mut Command) -> &mut Command {
-    for var in [
-        "PDEATHSIG",
-        "PDEATHSIG_PPID",
-        "PDEATHSIG_MODE",
-        "PDEATHSIG_GRACE",
-        "LD_PRELOAD",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
 /// Waits (bounded) until `pid` runs the program called `comm`.
 fn runs(pid: Pid, comm: &str) -> bool {
     let deadline = Instant::now() + DEATH_TIMEOUT;

@@ -7,25 +7,11 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn wrapper() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pdeathsig"))
-}
-
-/// Removes the protocol's variables a developer's shell might carry.
-fn clean(cmd: &mut Command) -> &mut Command {
-    for var in [
-        "PDEATHSIG",
-        "PDEATHSIG_PPID",
-        "PDEATHSIG_MODE",
-        "PDEATHSIG_GRACE",
-        "LD_PRELOAD",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
 }
 
 /// Waits (bounded) until `pid` runs a program whose name is `comm`: the

@@ -26,20 +26,6 @@ const ORPHAN_AFTER: Duration = Duration::from_secs(1);
 /// Control children are judged in batches, so each waits ORPHAN_AFTER once.
 const BATCH: usize = 100;
 
-/// Starts one trial: the parent, which dies on its own within 2 ms. Returns
-/// the child's pid once the parent is dead and reaped.
-fn start_trial(tree: &mut Tree, mut cmd: Command) -> Pid {
-    let mut parent = tree.spawn(piped(&mut cmd));
-    let child = read_pid(&mut parent, DEATH_TIMEOUT);
-    tree.track(child);
-    assert_eq!(
-        wait_status(parent.id() as Pid, DEATH_TIMEOUT),
-        Some(Status::Signaled(libc::SIGKILL)),
-        "the parent should have SIGKILLed itself"
-    );
-    child
-}
-
 /// The parent command of a trial: `spawn HANDOFF --die-after-us 2000 -- CHILD`.
 fn trial_command(tree: &Tree, handoff: bool, child: &[&std::ffi::OsStr]) -> Command {
     let spawn = c_helper("spawn.c", "spawn", &[]);
@@ -64,7 +50,7 @@ fn guarded(
     let mut done = 0;
     for i in 0..trials {
         let (cmd, signal) = make(tree, i);
-        let child = start_trial(tree, cmd);
+        let child = start_race_trial(tree, cmd);
         match wait_status(child, DEATH_TIMEOUT) {
             Some(status) => assert_eq!(
                 status,
@@ -92,7 +78,7 @@ fn control(tree: &mut Tree, trials: usize, make: impl Fn(&Tree) -> Command) -> u
     let mut orphans = 0;
     let mut batch: Vec<(Pid, Instant)> = Vec::new();
     for i in 0..trials {
-        let child = start_trial(tree, make(tree));
+        let child = start_race_trial(tree, make(tree));
         batch.push((child, Instant::now()));
         if batch.len() == BATCH || i + 1 == trials {
             let last_due = batch[batch.len() - 1].1 + ORPHAN_AFTER;

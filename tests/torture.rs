@@ -36,15 +36,7 @@ fn trial(tree: &mut Tree, handoff: bool, mode: &str, signal: &str) -> Pid {
         .env("PDEATHSIG_MODE", mode)
         .env_remove("PDEATHSIG_PPID")
         .env_remove("PDEATHSIG_GRACE");
-    let mut parent = tree.spawn(piped(&mut cmd));
-    let child = read_pid(&mut parent, DEATH_TIMEOUT);
-    tree.track(child);
-    assert_eq!(
-        wait_status(parent.id() as Pid, DEATH_TIMEOUT),
-        Some(Status::Signaled(libc::SIGKILL)),
-        "the parent should have SIGKILLed itself"
-    );
-    child
+    start_race_trial(tree, cmd)
 }
 
 fn torture(mode: &str) {

@@ -25,13 +25,6 @@ fn preload(cmd: &mut Command, signal: &str) {
         .env("PDEATHSIG", signal);
 }
 
-/// A clean environment: nothing of the protocol inherited from the caller.
-fn clean(cmd: &mut Command) -> &mut Command {
-    cmd.env_remove("LD_PRELOAD")
-        .env_remove("PDEATHSIG")
-        .env_remove("PDEATHSIG_PPID")
-}
-
 /// PDEATHSIG_PPID as /proc/PID/environ shows it: the block the process was
 /// exec'd with, or forked with, as it is now in memory.
 fn stamp(pid: Pid) -> Option<Pid> {

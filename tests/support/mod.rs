@@ -492,3 +492,33 @@ pub fn wait_comm(pid: Pid, comm: &str, timeout: Duration) -> bool {
         }
     }
 }
+
+/// Removes the protocol's variables a developer's shell might carry, so a
+/// test starts from a known environment.
+pub fn clean(cmd: &mut Command) -> &mut Command {
+    for var in [
+        "PDEATHSIG",
+        "PDEATHSIG_PPID",
+        "PDEATHSIG_MODE",
+        "PDEATHSIG_GRACE",
+        "LD_PRELOAD",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Starts one race trial: `cmd` is a parent (tests/helpers/spawn.c with
+/// `--die-after-us`) that SIGKILLs itself soon after spawning its child.
+/// Returns the child's pid once the parent is dead and reaped.
+pub fn start_race_trial(tree: &mut Tree, mut cmd: Command) -> Pid {
+    let mut parent = tree.spawn(piped(&mut cmd));
+    let child = read_pid(&mut parent, DEATH_TIMEOUT);
+    tree.track(child);
+    assert_eq!(
+        wait_status(parent.id() as Pid, DEATH_TIMEOUT),
+        Some(Status::Signaled(libc::SIGKILL)),
+        "the parent should have SIGKILLed itself"
+    );
+    child
+}
