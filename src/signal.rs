@@ -17,43 +17,54 @@ use crate::text::{parse_decimal, Sink};
 pub struct Signal(c_int);
 
 /// Names accepted without the `SIG` prefix, in any case. The first name of a
-/// number is the one it is displayed with.
-const NAMES: &[(&str, c_int)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("IOT", libc::SIGIOT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("STKFLT", libc::SIGSTKFLT),
-    ("CHLD", libc::SIGCHLD),
-    ("CLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("POLL", libc::SIGPOLL),
-    ("PWR", libc::SIGPWR),
-    ("SYS", libc::SIGSYS),
+/// number is the one it is displayed with. Stored as NUL-padded arrays, not
+/// `&str`: a table of pointers would cost the preloaded library one
+/// relocation per name at every program start.
+const NAMES: &[([u8; NAME_LEN], c_int)] = &[
+    (*b"HUP\0\0\0", libc::SIGHUP),
+    (*b"INT\0\0\0", libc::SIGINT),
+    (*b"QUIT\0\0", libc::SIGQUIT),
+    (*b"ILL\0\0\0", libc::SIGILL),
+    (*b"TRAP\0\0", libc::SIGTRAP),
+    (*b"ABRT\0\0", libc::SIGABRT),
+    (*b"IOT\0\0\0", libc::SIGIOT),
+    (*b"BUS\0\0\0", libc::SIGBUS),
+    (*b"FPE\0\0\0", libc::SIGFPE),
+    (*b"KILL\0\0", libc::SIGKILL),
+    (*b"USR1\0\0", libc::SIGUSR1),
+    (*b"SEGV\0\0", libc::SIGSEGV),
+    (*b"USR2\0\0", libc::SIGUSR2),
+    (*b"PIPE\0\0", libc::SIGPIPE),
+    (*b"ALRM\0\0", libc::SIGALRM),
+    (*b"TERM\0\0", libc::SIGTERM),
+    (*b"STKFLT", libc::SIGSTKFLT),
+    (*b"CHLD\0\0", libc::SIGCHLD),
+    (*b"CLD\0\0\0", libc::SIGCHLD),
+    (*b"CONT\0\0", libc::SIGCONT),
+    (*b"STOP\0\0", libc::SIGSTOP),
+    (*b"TSTP\0\0", libc::SIGTSTP),
+    (*b"TTIN\0\0", libc::SIGTTIN),
+    (*b"TTOU\0\0", libc::SIGTTOU),
+    (*b"URG\0\0\0", libc::SIGURG),
+    (*b"XCPU\0\0", libc::SIGXCPU),
+    (*b"XFSZ\0\0", libc::SIGXFSZ),
+    (*b"VTALRM", libc::SIGVTALRM),
+    (*b"PROF\0\0", libc::SIGPROF),
+    (*b"WINCH\0", libc::SIGWINCH),
+    (*b"IO\0\0\0\0", libc::SIGIO),
+    (*b"POLL\0\0", libc::SIGPOLL),
+    (*b"PWR\0\0\0", libc::SIGPWR),
+    (*b"SYS\0\0\0", libc::SIGSYS),
 ];
+
+/// Room for the longest name (`STKFLT`, `VTALRM`).
+const NAME_LEN: usize = 6;
+
+/// A table name without its NUL padding.
+fn name_of(padded: &[u8; NAME_LEN]) -> &[u8] {
+    let len = padded.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+    padded.get(..len).unwrap_or(padded)
+}
 
 /// Longest input worth looking at: `SIGRTMAX-30` is 11 bytes.
 const MAX_NAME_LEN: usize = 16;
@@ -115,7 +126,7 @@ impl Signal {
         upper.copy_from_slice(text);
         upper.make_ascii_uppercase();
         let name: &[u8] = upper.strip_prefix(b"SIG").unwrap_or(upper);
-        if let Some(&(_, n)) = NAMES.iter().find(|(s, _)| s.as_bytes() == name) {
+        if let Some(&(_, n)) = NAMES.iter().find(|(s, _)| name_of(s) == name) {
             return Some(Signal(n));
         }
         Self::parse_realtime(name)
@@ -148,9 +159,9 @@ impl Signal {
 
     /// Writes `SIGTERM`, `SIGRTMIN+3`, or `signal 33` (no name) to `out`.
     pub(crate) fn describe(self, out: &mut dyn Sink) {
-        if let Some(&(name, _)) = NAMES.iter().find(|&&(_, n)| n == self.0) {
+        if let Some((name, _)) = NAMES.iter().find(|&&(_, n)| n == self.0) {
             out.put(b"SIG");
-            out.put(name.as_bytes());
+            out.put(name_of(name));
             return;
         }
         let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
