@@ -16,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -44,7 +46,25 @@ var (
 	preload  string // libpdeathsig.so
 )
 
+// childFlag as the first argument makes this binary the child of
+// runChild (checked before the role variable, which the child inherits).
+const childFlag = "-pdeathsig-test-child"
+
+// Both roles keep main on the main thread: the child arms in prctl mode
+// from main (the setting is per thread), and in the parent no other
+// goroutine can take the main thread, which a locked goroutine that returns
+// would only wedge instead of ending.
+func init() {
+	if os.Getenv(roleVar) == "parent" {
+		runtime.LockOSThread()
+	}
+}
+
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == childFlag {
+		runChild(os.Args[2:])
+		return
+	}
 	if os.Getenv(roleVar) == "parent" {
 		runParent(os.Args[1:])
 		return
@@ -52,15 +72,74 @@ func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
 }
 
-// runParent is the parent process: [--no-handoff] [--die] PROG ARGS...
+// runChild is a child that arms in mode: MODE SIGNUM [GRACE]. MODE is
+// prctl (Arm), process (ArmProcess) or grace (ArmProcessWithGrace with
+// GRACE, a time.ParseDuration text, after ignoring SIGNUM so that only the
+// escalation to SIGKILL can end it). Rearm must fail with EINVAL before the
+// first arming and succeed after it. Prints "armed SIG" (Get) and waits to
+// be killed; exits 3 on any failure.
+func runChild(args []string) {
+	fail := func(format string, a ...interface{}) {
+		fmt.Fprintf(os.Stderr, "child: "+format+"\n", a...)
+		os.Exit(3)
+	}
+	if len(args) < 2 {
+		fail("usage: MODE SIGNUM [GRACE]")
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil {
+		fail("bad signal %q", args[1])
+	}
+	sig := syscall.Signal(n)
+	if err := pdeathsig.Rearm(); !errors.Is(err, syscall.EINVAL) {
+		fail("Rearm() before any arming = %v, want EINVAL", err)
+	}
+	switch args[0] {
+	case "prctl":
+		err = pdeathsig.Arm(sig)
+	case "process":
+		err = pdeathsig.ArmProcess(sig)
+	case "grace":
+		if len(args) < 3 {
+			fail("grace needs GRACE")
+		}
+		grace, perr := time.ParseDuration(args[2])
+		if perr != nil {
+			fail("bad grace %q: %v", args[2], perr)
+		}
+		signal.Ignore(sig)
+		err = pdeathsig.ArmProcessWithGrace(sig, 0, grace)
+	default:
+		fail("bad mode %q", args[0])
+	}
+	if err != nil {
+		fail("arming in mode %s: %v", args[0], err)
+	}
+	if err := pdeathsig.Rearm(); err != nil {
+		fail("Rearm() after arming: %v", err)
+	}
+	armed, err := pdeathsig.Get()
+	if err != nil {
+		fail("Get: %v", err)
+	}
+	fmt.Printf("armed %d\n", int(armed))
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// runParent is the parent process: [--no-handoff] [--die] [--thread] PROG
+// ARGS... With --thread, see runThreadParent.
 func runParent(args []string) {
-	handoff, die := true, false
+	handoff, die, thread := true, false, false
 	for len(args) > 0 && strings.HasPrefix(args[0], "--") {
 		switch args[0] {
 		case "--no-handoff":
 			handoff = false
 		case "--die":
 			die = true
+		case "--thread":
+			thread = true
 		}
 		args = args[1:]
 	}
@@ -68,6 +147,10 @@ func runParent(args []string) {
 	cmd.Env = os.Environ()
 	if handoff {
 		cmd.Env = append(cmd.Env, "PDEATHSIG_PPID="+strconv.Itoa(os.Getpid()))
+	}
+	if thread {
+		runThreadParent(cmd)
+		return
 	}
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -78,6 +161,63 @@ func runParent(args []string) {
 	if die {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// runThreadParent starts the child from a goroutine locked to its OS
+// thread, passes on the child's "armed" line, and returns from the goroutine
+// without unlocking, which ends that thread (runtime.LockOSThread). The
+// child's parent thread is then gone while this process lives on. Prints
+// "pid N" (the child), "armed ..." (from the child), "thread-gone TID" once
+// the thread has left /proc/self/task, and "child-signaled SIG" or
+// "child-exited CODE" if the child ends. Waits to be killed.
+func runThreadParent(cmd *exec.Cmd) {
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "parent:", err)
+		os.Exit(127)
+	}
+	tids := make(chan int)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "parent:", err)
+			os.Exit(127)
+		}
+		fmt.Printf("pid %d\n", cmd.Process.Pid)
+		// Wait until the child has armed: arming after its parent thread
+		// ended would find nothing to fire on, in either mode.
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "parent: no line from the child:", err)
+			os.Exit(127)
+		}
+		fmt.Print(line)
+		tids <- syscall.Gettid()
+	}()
+	tid := <-tids
+	go func() {
+		// wait4 works for a child of another thread of this process.
+		cmd.Wait()
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			fmt.Printf("child-signaled %d\n", int(ws.Signal()))
+		} else {
+			fmt.Printf("child-exited %d\n", ws.ExitStatus())
+		}
+	}()
+	deadline := time.Now().Add(deathTimeout)
+	for fileExists(fmt.Sprintf("/proc/self/task/%d", tid)) {
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "parent: thread %d still alive after %v\n", tid, deathTimeout)
+			os.Exit(127)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	fmt.Printf("thread-gone %d\n", tid)
 	for {
 		time.Sleep(time.Hour)
 	}
@@ -454,5 +594,125 @@ func TestGetAndDisarm(t *testing.T) {
 	pdeathsig.Disarm()
 	if v := pdeathsig.Version(); v == "" || strings.Count(v, ".") != 2 {
 		t.Errorf("Version() = %q", v)
+	}
+}
+
+// Process mode: the child watches its parent process (a pidfd) and dies by
+// the signal when the parent is SIGKILLed (TestUnarmedControlSurvives is
+// the control). Rearm is checked inside the child (see runChild). Not
+// SIGUSR1: the Go runtime catches it and does nothing (os/signal).
+func TestProcessModeChildDiesWithParent(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL, syscall.SIGHUP} {
+		r := start(t, nil, nil, os.Args[0], childFlag, "process", strconv.Itoa(int(sig)))
+		if got := r.expect(t, "armed "); got != int(sig) {
+			t.Fatalf("process-mode child reports signal %d armed, want %d", got, sig)
+		}
+		r.killParent(t)
+		assertDiedBy(t, "process-mode child", r.child, sig)
+	}
+}
+
+// Escalation: the child ignores SIGTERM, so only the SIGKILL after the
+// grace can end it. A 500µs grace must be rounded up to 1ms, not down to 0
+// (no escalation); the control with grace 0 outlives its parent.
+func TestProcessModeGraceEscalates(t *testing.T) {
+	term := strconv.Itoa(int(syscall.SIGTERM))
+	for _, grace := range []string{"200ms", "500us"} {
+		r := start(t, nil, nil, os.Args[0], childFlag, "grace", term, grace)
+		r.expect(t, "armed ")
+		r.killParent(t)
+		assertDiedBy(t, "child with grace "+grace, r.child, syscall.SIGKILL)
+	}
+	r := start(t, nil, nil, os.Args[0], childFlag, "grace", term, "0")
+	r.expect(t, "armed ")
+	r.killParent(t)
+	if _, gone := waitReap(t, r.child, 500*time.Millisecond); gone {
+		t.Fatal("the child ignoring SIGTERM with grace 0 died: the escalation test could not fail")
+	}
+}
+
+// The case process mode exists for: a Go parent starts the child from a
+// goroutine locked to an OS thread, which then ends. The kernel fires
+// PR_SET_PDEATHSIG when that thread exits (the prctl-mode child dies while
+// its parent lives); the process-mode child lives on until the parent
+// process is killed.
+func TestSpawnerThreadExit(t *testing.T) {
+	term := strconv.Itoa(int(syscall.SIGTERM))
+
+	r := start(t, nil, []string{"--thread"}, os.Args[0], childFlag, "prctl", term)
+	if got := r.expect(t, "armed "); got != int(syscall.SIGTERM) {
+		t.Fatalf("prctl-mode child reports signal %d armed", got)
+	}
+	if got := r.expect(t, "child-signaled "); got != int(syscall.SIGTERM) {
+		t.Fatalf("prctl-mode child killed by signal %d, want SIGTERM", got)
+	}
+	if !alive(r.parent.Process.Pid) {
+		t.Fatal("the parent died: the prctl-mode child's death proves nothing")
+	}
+	cleanup()
+
+	r = start(t, nil, []string{"--thread"}, os.Args[0], childFlag, "process", term)
+	if got := r.expect(t, "armed "); got != int(syscall.SIGTERM) {
+		t.Fatalf("process-mode child reports signal %d armed", got)
+	}
+	r.expect(t, "thread-gone ")
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); {
+		if !alive(r.child) {
+			t.Fatal("the process-mode child died when its parent's spawning thread exited")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.killParent(t)
+	assertDiedBy(t, "process-mode child", r.child, syscall.SIGTERM)
+}
+
+// Bad input to the process-mode functions is EINVAL and arms nothing: after
+// a Disarm first (clearing what other tests armed), Get still reports 0 at
+// the end (a process-mode watcher would show there).
+func TestProcessModeInvalidArguments(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := pdeathsig.Disarm(); err != nil {
+		t.Fatalf("Disarm: %v", err)
+	}
+	for _, sig := range []syscall.Signal{0, -1, 65, 1000} {
+		if err := pdeathsig.ArmProcess(sig); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ArmProcess(%d) = %v, want EINVAL", sig, err)
+		}
+		if err := pdeathsig.ArmProcessWithGrace(sig, 0, time.Second); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ArmProcessWithGrace(%d, 0, 1s) = %v, want EINVAL", sig, err)
+		}
+	}
+	for _, ppid := range []int{0, -5, 1 << 40} {
+		if err := pdeathsig.ArmProcessExpecting(syscall.SIGTERM, ppid); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ArmProcessExpecting(SIGTERM, %d) = %v, want EINVAL", ppid, err)
+		}
+	}
+	for _, c := range []struct {
+		ppid  int
+		grace time.Duration
+		want  string // in the message, when the Go side rejects it
+	}{
+		{-1, 0, "-1"},
+		{1 << 40, 0, "1099511627776"},
+		{0, -time.Nanosecond, "-1ns"},
+		{0, -time.Hour, "-1h0m0s"},
+		{0, time.Duration(math.MaxUint32+1) * time.Millisecond, "does not fit"},
+		{0, math.MaxInt64, "does not fit"},
+		{0, time.Hour + time.Millisecond, ""}, // above the C library's limit
+		{0, 2 * time.Hour, ""},
+	} {
+		err := pdeathsig.ArmProcessWithGrace(syscall.SIGTERM, c.ppid, c.grace)
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ArmProcessWithGrace(SIGTERM, %d, %v) = %v, want EINVAL", c.ppid, c.grace, err)
+			continue
+		}
+		if c.want != "" && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ArmProcessWithGrace(SIGTERM, %d, %v): message %q does not name %q",
+				c.ppid, c.grace, err, c.want)
+		}
+	}
+	if sig, err := pdeathsig.Get(); err != nil || sig != 0 {
+		t.Errorf("after failed calls Get() = %v, %v; want nothing armed", sig, err)
 	}
 }
