@@ -26,12 +26,22 @@ and raises :class:`LibraryNotFound` (an ``ImportError``) naming every place
 it looked when none works.
 
 Threads: the kernel keeps the setting per thread and loses it when the thread
-that armed exits; arm from the main thread.
+that armed exits; arm from the main thread. The kernel also fires it when the
+parent's *thread* that started this process exits (a parent that spawns
+children from a ``threading.Thread``), even though the parent process lives
+on. Process mode, :func:`arm_process`, fires only when the parent process
+exits: the C library watches a pidfd of the parent (pidfd_open(2), Linux 5.3
+or later) from a thread of its own, and can escalate to SIGKILL after a grace
+period::
+
+    pdeathsig.arm_process(signal.SIGTERM, grace=5.0)
 """
 
 import ctypes
 import ctypes.util
+import datetime as _datetime
 import errno as _errno
+import math as _math
 import os
 import signal as _signal
 
@@ -41,6 +51,8 @@ __all__ = [
     "arm",
     "arm_expecting",
     "arm_from_env",
+    "arm_process",
+    "rearm",
     "get",
     "disarm",
     "version",
@@ -52,6 +64,8 @@ LIBRARY_ENV = "PDEATHSIG_LIBRARY"
 
 _LIBNAME = "libpdeathsig.so"
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_UINT_MAX = 2**32 - 1
+_GRACE_MAX_MS = 3600000  # the C library's limit: one hour
 
 
 class LibraryNotFound(ImportError):
@@ -115,6 +129,10 @@ for _name, _args in (
     ("arm_parent_death_signal", [ctypes.c_int]),
     ("arm_parent_death_signal_expecting", [ctypes.c_int, ctypes.c_int]),
     ("arm_parent_death_signal_from_env", []),
+    ("arm_parent_process_death_signal", [ctypes.c_int]),
+    ("arm_parent_process_death_signal_expecting", [ctypes.c_int, ctypes.c_int]),
+    ("arm_parent_process_death_signal_with_grace", [ctypes.c_int, ctypes.c_int, ctypes.c_uint]),
+    ("rearm_parent_death_signal", []),
     ("get_parent_death_signal", []),
     ("disarm_parent_death_signal", []),
 ):
@@ -149,6 +167,9 @@ def _check(rc, call, einval_hint=None):
         hint = {
             _errno.EINVAL: einval_hint,
             _errno.ESRCH: "the parent had already died; this process survived the signal",
+            _errno.ENOSYS: "process mode needs pidfd_open, Linux 5.3 or later; nothing armed",
+            _errno.EOPNOTSUPP: "the parent is outside this PID namespace",
+            _errno.EBUSY: "this process already watches a different parent",
         }.get(err)
         message = os.strerror(err) + " (" + call + (": " + hint if hint else "") + ")"
         raise OSError(err, message)
@@ -199,8 +220,11 @@ def arm_expecting(sig, ppid):
 
 def arm_from_env():
     """Arm as the environment asks: ``PDEATHSIG`` names the signal (TERM,
-    SIGTERM, 15, RTMIN+3), ``PDEATHSIG_PPID`` the expected parent. Returns
-    True when armed, False when ``PDEATHSIG`` is unset or empty.
+    SIGTERM, 15, RTMIN+3), ``PDEATHSIG_PPID`` the expected parent,
+    ``PDEATHSIG_MODE`` the mode (prctl, the default, or process) and
+    ``PDEATHSIG_GRACE`` the grace before SIGKILL (500ms, 5s or 5; process
+    mode only). Returns True when armed, False when ``PDEATHSIG`` is unset
+    or empty.
 
     Note: the environment is read from the C library (``getenv``), which
     reflects ``os.environ`` changes made with ``os.putenv``/``os.environ``.
@@ -214,9 +238,114 @@ def arm_from_env():
                   % (os.environ.get("PDEATHSIG"), os.environ.get("PDEATHSIG_PPID"))) == 1
 
 
+def _grace_ms(grace):
+    """Seconds (int or float) or a datetime.timedelta, as whole milliseconds
+    rounded up (a grace is never shortened); ValueError/TypeError naming the
+    value otherwise."""
+    if isinstance(grace, _datetime.timedelta):
+        seconds = grace.total_seconds()
+    elif isinstance(grace, (int, float)) and not isinstance(grace, bool):
+        seconds = float(grace)
+    else:
+        raise TypeError(
+            "pdeathsig: grace must be seconds (int or float) or a datetime.timedelta, got %r"
+            % (grace,))
+    if not _math.isfinite(seconds) or seconds < 0:
+        raise ValueError(
+            "pdeathsig: grace %r is not accepted: want 0 (no escalation) to 3600 seconds"
+            % (grace,))
+    ms = _math.ceil(seconds * 1000)
+    if ms > _UINT_MAX:
+        raise ValueError(
+            "pdeathsig: grace %r does not fit in milliseconds (C unsigned int): "
+            "want 0 (no escalation) to 3600 seconds" % (grace,))
+    return ms
+
+
+def arm_process(sig=_signal.SIGTERM, ppid=None, grace=None):
+    """Process mode: ask for ``sig`` when the parent *process* has exited,
+    not when the parent's thread that started this process exits (which is
+    when the kernel fires :func:`arm`). No prctl is made: the C library opens
+    a pidfd on the expected parent and one detached thread of this process
+    waits for it, then sends ``sig`` to this process. The race is closed as
+    in :func:`arm`. The watcher does not survive ``fork`` or ``exec``; it
+    survives ``setuid``.
+
+    ``ppid`` is the expected parent pid (positive), or None for
+    ``PDEATHSIG_PPID`` from the environment, else the parent seen when the
+    library was loaded. ``grace`` (seconds as an int or float, or a
+    ``datetime.timedelta``; None or 0 for none) escalates: if this process
+    is still alive ``grace`` after ``sig``, it gets SIGKILL. Below a
+    millisecond it is rounded up to one; at most one hour.
+
+    Raises ``TypeError`` or ``ValueError`` for a grace of the wrong type,
+    negative, not finite or too large for a C unsigned int in milliseconds;
+    ``OSError`` with the errno: ``EINVAL`` for a bad signal, ppid,
+    ``PDEATHSIG_PPID`` or a grace above one hour (nothing armed); ``ESRCH``
+    when the parent had already died and this process survived ``sig``;
+    ``ENOSYS`` without pidfd_open (before Linux 5.3, nothing armed);
+    ``EOPNOTSUPP`` when the parent is outside this PID namespace; ``EBUSY``
+    when this process already watches a different parent; ``EAGAIN``,
+    ``ENOMEM``, ``EMFILE`` when the thread or the pidfd cannot be created.
+
+    Wraps arm_parent_process_death_signal(),
+    arm_parent_process_death_signal_expecting() and
+    arm_parent_process_death_signal_with_grace() of libpdeathsig: see
+    pidfd_open(2), poll(2), pthread_create(3), and PR_SET_PDEATHSIG(2const)
+    for the thread-exit behaviour it avoids.
+    """
+    sig = _c_int(sig, "signal")
+    einval = _EINVAL_SIGNAL
+    if ppid is not None:
+        ppid = _c_int(ppid, "parent pid")
+        if ppid <= 0:
+            raise OSError(
+                _errno.EINVAL,
+                "%s (parent pid %d: want a positive pid, or None for PDEATHSIG_PPID)"
+                % (os.strerror(_errno.EINVAL), ppid))
+        einval += " and the parent pid positive"
+    else:
+        einval += (", and PDEATHSIG_PPID, if set, a positive pid (it is %r)"
+                   % os.environ.get("PDEATHSIG_PPID"))
+    ms = 0 if grace is None else _grace_ms(grace)
+    if ms:
+        if ms > _GRACE_MAX_MS:
+            einval = "the grace must be at most 3600 seconds (it is %r); " % (grace,) + einval
+        _check(_lib.arm_parent_process_death_signal_with_grace(sig, ppid or 0, ms),
+               "arm_parent_process_death_signal_with_grace(%s, %d, %d)"
+               % (_signame(sig), ppid or 0, ms), einval)
+    elif ppid is not None:
+        _check(_lib.arm_parent_process_death_signal_expecting(sig, ppid),
+               "arm_parent_process_death_signal_expecting(%s, %d)" % (_signame(sig), ppid),
+               einval)
+    else:
+        _check(_lib.arm_parent_process_death_signal(sig),
+               "arm_parent_process_death_signal(%s)" % _signame(sig), einval)
+
+
+def rearm():
+    """Arm again what the last successful arming in this process armed (same
+    signal, expected parent, mode and grace), with the same race check. Call
+    it after dropping privileges: ``os.setuid``, ``os.setgid`` and any change
+    of effective or filesystem ids clear the prctl setting. In prctl mode it
+    arms the calling thread.
+
+    Raises ``OSError``: ``EINVAL`` when nothing was armed in this process
+    before; ``ESRCH`` when the parent died meanwhile (the signal was sent and
+    this process survived it); the errors of :func:`arm` and
+    :func:`arm_process`.
+
+    Wraps rearm_parent_death_signal() of libpdeathsig, see
+    PR_SET_PDEATHSIG(2const) and pidfd_open(2).
+    """
+    _check(_lib.rearm_parent_death_signal(), "rearm_parent_death_signal()",
+           "nothing was armed in this process before")
+
+
 def get():
     """The signal armed for the calling thread (a ``signal.Signals`` when
-    Python knows it, else an int), or None when nothing is armed.
+    Python knows it, else an int) or, when that is empty and process mode
+    watches the parent, its signal; None when nothing is armed.
 
     Wraps get_parent_death_signal(), itself prctl(PR_GET_PDEATHSIG): see
     PR_GET_PDEATHSIG(2const).
@@ -231,7 +360,8 @@ def get():
 
 
 def disarm():
-    """Clear the setting: no signal when the parent dies.
+    """Clear the setting: no signal when the parent dies. A process-mode
+    watcher is disarmed too (its idle thread remains).
 
     Wraps disarm_parent_death_signal(), itself prctl(PR_SET_PDEATHSIG, 0):
     see PR_SET_PDEATHSIG(2const).

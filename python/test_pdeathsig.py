@@ -11,6 +11,7 @@ environment) after every test, pass or fail.
 
 import ctypes
 import ctypes.util
+import datetime
 import errno
 import os
 import select
@@ -31,33 +32,82 @@ DEATH_TIMEOUT = 5.0  # bound for "the child dies"
 PR_SET_CHILD_SUBREAPER = 36  # see PR_SET_CHILD_SUBREAPER(2const)
 
 # The child: arms (unless MODE is "none"), prints, sleeps until killed.
+# MODE: none; TERM or KILL (prctl mode, arm); process:SIG (arm_process);
+# grace:SIG:SECONDS (ignores SIG, then arm_process with that grace, so that
+# only the escalation to SIGKILL can end it). In process modes rearm() must
+# fail with EINVAL before the first arming and succeed after it.
 CHILD = r"""
-import os, signal, sys, time
+import errno, os, signal, sys, time
 sys.path.insert(0, sys.argv[1])
 import pdeathsig
-mode = sys.argv[2]
-if mode != "none":
-    pdeathsig.arm(signal.Signals["SIG" + mode])
+mode = sys.argv[2].split(":")
+if mode[0] in ("process", "grace"):
+    try:
+        pdeathsig.rearm()
+        sys.exit("child: rearm() before any arming succeeded")
+    except OSError as err:
+        if err.errno != errno.EINVAL:
+            raise
+    sig = signal.Signals["SIG" + mode[1]]
+    if mode[0] == "grace":
+        signal.signal(sig, signal.SIG_IGN)
+        pdeathsig.arm_process(sig, grace=float(mode[2]))
+    else:
+        pdeathsig.arm_process(sig)
+    pdeathsig.rearm()
+elif mode[0] != "none":
+    pdeathsig.arm(signal.Signals["SIG" + mode[0]])
 print("armed", int(pdeathsig.get() or 0), os.getppid(), flush=True)
 while True:
     time.sleep(3600)
 """
 
-# The parent: [--no-handoff] [--die] PROG ARGS...: starts the child,
-# exporting PDEATHSIG_PPID=<own pid> unless --no-handoff, prints its pid,
-# then kills itself at once (--die) or waits to be killed.
+# The parent: [--no-handoff] [--die] [--thread] PROG ARGS...: starts the
+# child, exporting PDEATHSIG_PPID=<own pid> unless --no-handoff, prints its
+# pid, then kills itself at once (--die) or waits to be killed.
+#
+# With --thread the child is started from a threading.Thread, which passes
+# on the child's "armed" line (so the child has armed while its parent thread
+# lives) and then ends; the main thread prints "thread-gone TID" once the
+# thread has left /proc/self/task, and "child-signaled SIG" or
+# "child-exited CODE" if the child ends.
 PARENT = r"""
-import os, signal, subprocess, sys, time
+import os, signal, subprocess, sys, threading, time
 args = sys.argv[1:]
-handoff, die = True, False
+handoff, die, thread = True, False, False
 while args and args[0].startswith("--"):
     flag = args.pop(0)
     handoff = handoff and flag != "--no-handoff"
     die = die or flag == "--die"
+    thread = thread or flag == "--thread"
 env = dict(os.environ)
 env.pop("PDEATHSIG_PPID", None)
 if handoff:
     env["PDEATHSIG_PPID"] = str(os.getpid())
+if thread:
+    spawned = []
+    def spawn():
+        child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE)
+        spawned.append(child)
+        print("pid", child.pid, flush=True)
+        sys.stdout.buffer.write(child.stdout.readline())
+        sys.stdout.flush()
+    spawner = threading.Thread(target=spawn)
+    spawner.start()
+    spawner.join()
+    deadline = time.monotonic() + 5
+    while os.path.exists("/proc/self/task/%d" % spawner.native_id):
+        if time.monotonic() > deadline:
+            sys.exit("parent: thread %d still alive" % spawner.native_id)
+        time.sleep(0.001)
+    print("thread-gone", spawner.native_id, flush=True)
+    status = spawned[0].wait()
+    if status < 0:
+        print("child-signaled", -status, flush=True)
+    else:
+        print("child-exited", status, flush=True)
+    while True:
+        time.sleep(3600)
 child = subprocess.Popen(args, env=env)
 print("pid", child.pid, flush=True)
 if die:
@@ -258,6 +308,69 @@ class ProcessTests(unittest.TestCase):
                            "without the handoff no child leaked: the test cannot fail")
 
 
+class ProcessModeTests(unittest.TestCase):
+    """arm_process: the child watches its parent process (a pidfd).
+    ProcessTests.test_unarmed_control_survives is the control for "dies"."""
+
+    def setUp(self):
+        self.addCleanup(cleanup)
+
+    start = ProcessTests.start
+    assert_died_by = ProcessTests.assert_died_by
+
+    def test_process_mode_child_dies_with_parent(self):
+        for name in ("TERM", "KILL", "USR1"):
+            sig = signal.Signals["SIG" + name]
+            with self.subTest(signal=name):
+                run = self.start("process:" + name)
+                line = run.line("armed ")
+                self.assertEqual(int(line.split()[1]), sig, line)
+                run.kill_parent()
+                self.assert_died_by(run.child, sig)
+
+    def test_grace_escalates_to_sigkill(self):
+        """The child ignores SIGTERM: only the SIGKILL after the grace ends
+        it. 0.0005 s must be rounded up to 1 ms, not down to 0 (no
+        escalation); the control with grace 0 outlives its parent."""
+        for grace in ("0.2", "0.0005"):
+            with self.subTest(grace=grace):
+                run = self.start("grace:TERM:" + grace)
+                run.line("armed ")
+                run.kill_parent()
+                self.assert_died_by(run.child, signal.SIGKILL)
+        run = self.start("grace:TERM:0")
+        run.line("armed ")
+        run.kill_parent()
+        self.assertIsNone(wait_reap(run.child, 0.5),
+                          "ignoring SIGTERM with grace 0, the child died: the test could not fail")
+
+    def test_spawner_thread_exit(self):
+        """The case process mode exists for: the parent starts the child
+        from a threading.Thread, which then ends. The kernel fires
+        PR_SET_PDEATHSIG when that thread exits: the prctl-mode child dies
+        while its parent lives. The process-mode child lives on until the
+        parent process is killed."""
+        run = self.start("TERM", ["--thread"])
+        self.assertEqual(int(run.line("armed ").split()[1]), signal.SIGTERM)
+        line = run.line("child-")
+        self.assertEqual(line, "child-signaled %d" % signal.SIGTERM)
+        self.assertTrue(alive(run.parent.pid),
+                        "the parent died: the prctl-mode child's death proves nothing")
+        run.kill_parent()
+        cleanup()
+
+        run = self.start("process:TERM", ["--thread"])
+        self.assertEqual(int(run.line("armed ").split()[1]), signal.SIGTERM)
+        run.line("thread-gone ")
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            self.assertTrue(alive(run.child),
+                            "the process-mode child died when its parent's spawning thread ended")
+            time.sleep(0.01)
+        run.kill_parent()
+        self.assert_died_by(run.child, signal.SIGTERM)
+
+
 class InProcessTests(unittest.TestCase):
     def tearDown(self):
         pdeathsig.disarm()
@@ -274,6 +387,46 @@ class InProcessTests(unittest.TestCase):
         self.assertEqual(cm.exception.errno, errno.EINVAL)
         with self.assertRaises(TypeError):
             pdeathsig.arm("TERM")
+        self.assertIsNone(pdeathsig.get(), "a failed call armed something")
+
+    def test_process_mode_bad_values(self):
+        """Bad input to arm_process is refused with a message naming it, and
+        arms nothing (a process-mode watcher would show in get())."""
+        pdeathsig.disarm()
+        for bad in (0, -1, 65, 2**40):
+            with self.subTest(signal=bad):
+                with self.assertRaises(OSError) as cm:
+                    pdeathsig.arm_process(bad)
+                self.assertEqual(cm.exception.errno, errno.EINVAL)
+                self.assertIn(str(bad), str(cm.exception))
+                with self.assertRaises(OSError) as cm:
+                    pdeathsig.arm_process(bad, grace=1)
+                self.assertEqual(cm.exception.errno, errno.EINVAL)
+        for ppid in (0, -5):
+            with self.subTest(ppid=ppid):
+                for grace in (None, 1.5):
+                    with self.assertRaises(OSError) as cm:
+                        pdeathsig.arm_process(signal.SIGTERM, ppid=ppid, grace=grace)
+                    self.assertEqual(cm.exception.errno, errno.EINVAL)
+                    self.assertIn("parent pid %d" % ppid, str(cm.exception))
+        for grace in (-1, -0.001, float("nan"), float("inf"), 2**40,
+                      datetime.timedelta(seconds=-1)):
+            with self.subTest(grace=grace):
+                with self.assertRaises(ValueError) as cm:
+                    pdeathsig.arm_process(signal.SIGTERM, grace=grace)
+                self.assertIn(repr(grace), str(cm.exception))
+        for grace in (3600.001, 7200, datetime.timedelta(hours=2)):
+            with self.subTest(grace=grace):
+                with self.assertRaises(OSError) as cm:
+                    pdeathsig.arm_process(signal.SIGTERM, grace=grace)
+                self.assertEqual(cm.exception.errno, errno.EINVAL)
+                self.assertIn(repr(grace), str(cm.exception))
+        for grace in ("5", True, [1]):
+            with self.subTest(grace=grace):
+                with self.assertRaises(TypeError):
+                    pdeathsig.arm_process(signal.SIGTERM, grace=grace)
+        with self.assertRaises(TypeError):
+            pdeathsig.arm_process(signal.SIGTERM, ppid=1.5)
         self.assertIsNone(pdeathsig.get(), "a failed call armed something")
 
     def test_bad_ppid_in_environment_is_einval(self):
