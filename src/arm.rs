@@ -246,16 +246,25 @@ pub fn arm_parent_death_signal_with(options: &Options) -> Result<Armed, Error> {
             None => load_time_parent(),
         },
     };
-    let armed = match options.mode {
+    arm_checked_options(sig, expected, options.mode, options.grace)
+}
+
+/// Arms validated options against `expected` and remembers them for
+/// [`rearm_parent_death_signal`].
+fn arm_checked_options(
+    sig: Signal,
+    expected: pid_t,
+    mode: Mode,
+    grace: Option<Duration>,
+) -> Result<Armed, Error> {
+    let armed = match mode {
         Mode::Prctl => arm_and_check(sig, expected)?,
-        Mode::Process => watch::watch(sig, expected, options.grace)?,
+        Mode::Process => watch::watch(sig, expected, grace)?,
     };
     LAST_SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
     LAST_EXPECTED.store(expected, Ordering::Relaxed);
-    LAST_MODE.store(u8::from(options.mode == Mode::Process), Ordering::Relaxed);
-    let grace_ms = options
-        .grace
-        .map_or(0, |g| u32::try_from(g.as_millis()).unwrap_or(u32::MAX));
+    LAST_MODE.store(u8::from(mode == Mode::Process), Ordering::Relaxed);
+    let grace_ms = grace.map_or(0, |g| u32::try_from(g.as_millis()).unwrap_or(u32::MAX));
     LAST_GRACE_MS.store(grace_ms, Ordering::Relaxed);
     Ok(armed)
 }
@@ -337,20 +346,17 @@ pub fn rearm_parent_death_signal() -> Result<Armed, Error> {
 #[doc(alias = "pdeathsig")]
 pub fn arm_parent_death_signal_from_env() -> Result<Option<Armed>, Error> {
     // One getenv when nothing is asked for: the constructor's common case.
-    if !environ::signal_requested() {
+    let Some(config) = environ::EnvConfig::from_env_if_requested()? else {
         return Ok(None);
-    }
-    let config = environ::EnvConfig::from_env()?;
+    };
     let Some(sig) = config.signal else {
         return Ok(None);
     };
-    let mut options = Options::new(sig).mode(config.mode);
-    // Unset: the load-time parent, which is 0 across a PID namespace.
-    options.parent = config.parent;
-    if let Some(grace) = config.grace {
-        options = options.grace(grace);
-    }
-    options.arm().map(Some)
+    // EnvConfig has checked every value (signal, pid, mode, grace and the
+    // grace-needs-process-mode rule), and read PDEATHSIG_PPID: unset means
+    // the load-time parent, which is 0 across a PID namespace.
+    let expected = config.parent.unwrap_or_else(load_time_parent);
+    arm_checked_options(sig, expected, config.mode, config.grace).map(Some)
 }
 
 /// The signal armed for this process, `None` when nothing is armed.

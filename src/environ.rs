@@ -66,8 +66,8 @@ pub enum Mode {
     /// A pidfd on the parent process (pidfd_open(2), Linux 5.3+), polled by
     /// one small watcher thread of this process (pthread_create(3)): fires
     /// only when the whole parent process has exited, and can escalate to
-    /// SIGKILL after a grace period. Costs one thread and one
-    /// close-on-exec file descriptor.
+    /// SIGKILL after a grace period. Costs one thread, which holds the
+    /// pidfd in a descriptor table of its own (none in the program's).
     Process,
 }
 
@@ -200,20 +200,39 @@ impl EnvConfig {
     /// As [`EnvConfig::from_lookup`].
     #[doc(alias = "getenv")]
     pub fn from_env() -> Result<EnvConfig, Error> {
+        EnvConfig::from_lookup(lookup_env)
+    }
+
+    /// [`EnvConfig::from_env`] when `PDEATHSIG` is set, `Ok(None)` (and no
+    /// other variable read) when it is not: the load-time constructor's
+    /// fast path is one getenv(3), and `PDEATHSIG` is read only once.
+    pub(crate) fn from_env_if_requested() -> Result<Option<EnvConfig>, Error> {
+        let Some(signal) = getenv(PDEATHSIG_C) else {
+            return Ok(None);
+        };
         EnvConfig::from_lookup(|name| match name {
-            PDEATHSIG => getenv(PDEATHSIG_C),
-            PDEATHSIG_PPID => getenv(PDEATHSIG_PPID_C),
-            PDEATHSIG_MODE => getenv(PDEATHSIG_MODE_C),
-            PDEATHSIG_GRACE => getenv(PDEATHSIG_GRACE_C),
-            _ => None,
+            PDEATHSIG => Some(signal),
+            other => lookup_env(other),
         })
+        .map(Some)
     }
 }
 
-/// Is `PDEATHSIG` set to a non-empty value? One getenv(3): the load-time
-/// constructor's fast path when nothing is asked for.
-pub(crate) fn signal_requested() -> bool {
-    getenv(PDEATHSIG_C).is_some()
+/// The protocol's variables, by name, from the process environment.
+fn lookup_env(name: &str) -> Option<&'static [u8]> {
+    match name {
+        PDEATHSIG => getenv(PDEATHSIG_C),
+        PDEATHSIG_PPID => getenv(PDEATHSIG_PPID_C),
+        PDEATHSIG_MODE => getenv(PDEATHSIG_MODE_C),
+        PDEATHSIG_GRACE => getenv(PDEATHSIG_GRACE_C),
+        _ => None,
+    }
+}
+
+/// [`EnvConfig::from_lookup`]'s rules applied to one variable only, read
+/// from the environment.
+fn one_variable(var: &'static str) -> Result<EnvConfig, Error> {
+    EnvConfig::from_lookup(|name| if name == var { lookup_env(var) } else { None })
 }
 
 /// getenv(3) as bytes. Empty values count as unset.
@@ -244,25 +263,13 @@ pub(crate) fn parse_pid(text: &[u8]) -> Option<pid_t> {
 
 /// The signal `PDEATHSIG` asks for: `Ok(None)` when unset or empty.
 pub fn requested_signal() -> Result<Option<Signal>, Error> {
-    match getenv(PDEATHSIG_C) {
-        None => Ok(None),
-        Some(text) => match Signal::parse(text) {
-            Some(sig) => Ok(Some(sig)),
-            None => Err(Error::InvalidEnv(InvalidEnv::new(PDEATHSIG, text))),
-        },
-    }
+    one_variable(PDEATHSIG).map(|config| config.signal)
 }
 
 /// The parent pid the spawner exported in `PDEATHSIG_PPID`: `Ok(None)` when
 /// unset or empty.
 pub fn exported_parent() -> Result<Option<pid_t>, Error> {
-    match getenv(PDEATHSIG_PPID_C) {
-        None => Ok(None),
-        Some(text) => match parse_pid(text) {
-            Some(pid) => Ok(Some(pid)),
-            None => Err(Error::InvalidEnv(InvalidEnv::new(PDEATHSIG_PPID, text))),
-        },
-    }
+    one_variable(PDEATHSIG_PPID).map(|config| config.parent)
 }
 
 #[cfg(feature = "auto-arm")]
