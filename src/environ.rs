@@ -254,8 +254,13 @@ fn getenv(name: &CStr) -> Option<&'static [u8]> {
     }
 }
 
-/// Parses a pid: decimal digits only, 1 to `i32::MAX`.
-pub(crate) fn parse_pid(text: &[u8]) -> Option<pid_t> {
+/// What [`parse_pid`] accepts, for messages.
+pub const PID_ACCEPTED: &str = "accepted: a process id, a decimal number from 1 to 2147483647";
+
+/// Parses a pid as `PDEATHSIG_PPID` spells it: decimal digits only (leading
+/// zeros allowed), 1 to `i32::MAX`. Takes bytes because environment values
+/// and arguments need not be UTF-8.
+pub fn parse_pid(text: &[u8]) -> Option<pid_t> {
     parse_decimal(text)
         .and_then(|n| pid_t::try_from(n).ok())
         .filter(|&pid| pid > 0)

@@ -6,7 +6,7 @@ use core::fmt;
 use core::time::Duration;
 use libc::{c_int, pid_t};
 
-use crate::signal::{Signal, ACCEPTED};
+use crate::signal::{Signal, SIGNAL_ACCEPTED};
 #[cfg(feature = "auto-arm")]
 use crate::text::Buf;
 use crate::text::Sink;
@@ -175,9 +175,9 @@ impl Error {
                 bad.put_value(out);
                 out.put(b"; ");
                 if bad.var == crate::environ::PDEATHSIG {
-                    out.put(ACCEPTED.as_bytes());
+                    out.put(SIGNAL_ACCEPTED.as_bytes());
                 } else if bad.var == crate::environ::PDEATHSIG_PPID {
-                    out.put(b"accepted: a process id, a decimal number from 1 to 2147483647");
+                    out.put(crate::environ::PID_ACCEPTED.as_bytes());
                 } else if bad.var == crate::environ::PDEATHSIG_MODE {
                     out.put(b"accepted: prctl (the default) or process, any case");
                 } else if bad.var == crate::environ::PDEATHSIG_GRACE {

@@ -57,11 +57,11 @@ pub use arm::{
 #[cfg(feature = "std")]
 pub use command::ParentDeathSignalExt;
 pub use environ::{
-    exported_parent, parse_grace, requested_signal, EnvConfig, Mode, MAX_GRACE, PDEATHSIG,
-    PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID,
+    exported_parent, parse_grace, parse_pid, requested_signal, EnvConfig, Mode, MAX_GRACE,
+    PDEATHSIG, PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID, PID_ACCEPTED,
 };
 pub use error::{Error, InvalidEnv};
-pub use signal::{ParseSignalError, Signal};
+pub use signal::{ParseSignalError, Signal, SIGNAL_ACCEPTED};
 
 #[doc(hidden)]
 pub use load::pdeathsig_at_load as __constructor;

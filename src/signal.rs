@@ -69,8 +69,8 @@ fn name_of(padded: &[u8; NAME_LEN]) -> &[u8] {
 /// Longest input worth looking at: `SIGRTMAX-30` is 11 bytes.
 const MAX_NAME_LEN: usize = 16;
 
-/// What the parser accepts, for error messages.
-pub(crate) const ACCEPTED: &str =
+/// What [`Signal::parse`] accepts, for error messages.
+pub const SIGNAL_ACCEPTED: &str =
     "accepted: a signal name with or without SIG in any case (TERM, SIGTERM, term), \
      a number from 1 to SIGRTMAX (usually 64), RTMIN, RTMIN+n, RTMAX, RTMAX-n";
 
@@ -205,7 +205,7 @@ pub struct ParseSignalError;
 
 impl fmt::Display for ParseSignalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid signal; {ACCEPTED}")
+        write!(f, "invalid signal; {SIGNAL_ACCEPTED}")
     }
 }
 

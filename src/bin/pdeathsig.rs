@@ -23,7 +23,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 
-use pdeathsig::{Error, ParseSignalError, Signal, PDEATHSIG_PPID};
+use pdeathsig::{
+    parse_pid, Error, ParseSignalError, Signal, PDEATHSIG_PPID, PID_ACCEPTED, SIGNAL_ACCEPTED,
+};
 
 /// env(1): the wrapper itself failed.
 const EXIT_FAILURE: u8 = 125;
@@ -31,10 +33,6 @@ const EXIT_FAILURE: u8 = 125;
 const EXIT_CANNOT_EXEC: u8 = 126;
 /// env(1): PROGRAM not found.
 const EXIT_NOT_FOUND: u8 = 127;
-
-const SIGNAL_ACCEPTED: &str = "accepted: a signal name with or without SIG in any case \
-     (TERM, SIGTERM, term), a number from 1 to SIGRTMAX, RTMIN, RTMIN+n, RTMAX, RTMAX-n";
-const PID_ACCEPTED: &str = "accepted: a process id, a decimal number from 1 to 2147483647";
 
 const USAGE: &str = "\
 Usage: pdeathsig [--signal SIG] [--ppid PID] [--] PROGRAM [ARGS...]
@@ -82,19 +80,7 @@ struct Usage(String);
 
 /// `"value"` with non-printable bytes escaped, so any argument reads on one line.
 fn quoted(value: &OsStr) -> String {
-    let mut out = String::from("\"");
-    for &b in value.as_bytes() {
-        match b {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(b as char);
-            }
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    out
+    format!("\"{}\"", value.as_bytes().escape_ascii())
 }
 
 fn parse_signal(option: &str, value: &OsStr) -> Result<Signal, Usage> {
@@ -103,17 +89,7 @@ fn parse_signal(option: &str, value: &OsStr) -> Result<Signal, Usage> {
 }
 
 fn parse_ppid(option: &str, value: &OsStr) -> Result<libc::pid_t, Usage> {
-    let bytes = value.as_bytes();
-    let valid = !bytes.is_empty() && bytes.len() <= 10 && bytes.iter().all(u8::is_ascii_digit);
-    let pid = if valid {
-        std::str::from_utf8(bytes)
-            .ok()
-            .and_then(|s| s.parse::<libc::pid_t>().ok())
-            .filter(|&pid| pid > 0)
-    } else {
-        None
-    };
-    pid.ok_or_else(|| {
+    parse_pid(value.as_bytes()).ok_or_else(|| {
         Usage(format!(
             "{option} {}: invalid parent pid; {PID_ACCEPTED}",
             quoted(value)
