@@ -13,29 +13,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::Stdio;
 use support::*;
 
-/// How many bytes of a bad value the message keeps.
-const KEPT: usize = 40;
-
-/// The value as the library quotes it: `"..."`, printable ASCII as is,
-/// `"` and `\` backslash-escaped, other bytes as `\xNN`; at most 40 bytes,
-/// then `...`.
+/// The value as the library quotes it: `"..."`, then `...` when it was cut.
 fn escaped(value: &[u8]) -> String {
-    let mut out = String::from("\"");
-    for &b in value.iter().take(KEPT) {
-        match b {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(b as char);
-            }
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    if value.len() > KEPT {
-        out.push_str("...");
-    }
-    out
+    let cut = if value.len() > MESSAGE_KEEPS {
+        "..."
+    } else {
+        ""
+    };
+    format!("\"{}\"{cut}", message_escaped(value))
 }
 
 struct Run {

@@ -18,19 +18,6 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Waits (bounded) until `pid` runs the program called `comm`.
-fn runs(pid: Pid, comm: &str) -> bool {
-    let deadline = Instant::now() + DEATH_TIMEOUT;
-    while Instant::now() < deadline {
-        match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-            Ok(name) if name.trim_end() == comm => return true,
-            Ok(_) => std::thread::sleep(Duration::from_millis(2)),
-            Err(_) => return false,
-        }
-    }
-    false
-}
-
 /// `spawn_guarded ARGS -- PROGRAM...`: waits until PROGRAM runs, SIGKILLs
 /// the parent, and returns how the child ended (`None`: alive after `wait`).
 /// The parent: examples/spawn_guarded.rs, built (or rebuilt when stale)
@@ -63,7 +50,10 @@ fn parent_killed(
     let mut parent = tree.spawn(piped(&mut cmd));
     let child = read_pid(&mut parent, DEATH_TIMEOUT);
     tree.track(child);
-    assert!(runs(child, comm), "the child did not start {comm}");
+    assert!(
+        wait_comm(child, comm, DEATH_TIMEOUT),
+        "the child did not start {comm}"
+    );
     assert!(alive(child), "child died before its parent");
     parent.kill().unwrap();
     parent.wait().unwrap();
@@ -273,7 +263,7 @@ fn env_seen(configure: impl FnOnce(&mut Command) -> &mut Command) -> String {
     clean(&mut cmd).arg("pause");
     let mut child = tree.spawn(configure(&mut cmd));
     let pid = child.id() as Pid;
-    assert!(runs(pid, "probe-static"));
+    assert!(wait_comm(pid, "probe-static", DEATH_TIMEOUT));
     // comm changes early in execve(2), the environment a little later.
     let deadline = Instant::now() + DEATH_TIMEOUT;
     let environ = loop {

@@ -231,23 +231,6 @@ fn oracle_grace(v: &[u8]) -> Option<Duration> {
         .then(|| Duration::from_millis(ms as u64))
 }
 
-/// The value as messages quote it: printable ASCII as is, `"` and `\`
-/// escaped, other bytes as `\xNN`; the first 40 bytes.
-fn escaped(v: &[u8]) -> String {
-    let mut s = String::new();
-    for &b in v.iter().take(40) {
-        match b {
-            b'"' | b'\\' => {
-                s.push('\\');
-                s.push(b as char);
-            }
-            0x20..=0x7e => s.push(b as char),
-            _ => s.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    s
-}
-
 fn check_message(msg: &str, context: &str) {
     assert!(!msg.is_empty(), "{context}: empty message");
     assert!(
@@ -334,7 +317,7 @@ fn env_config_never_panics_and_agrees_with_the_oracle() {
                 assert_eq!(err.errno(), libc::EINVAL);
                 let msg = err.to_string();
                 check_message(&msg, &context);
-                let named = format!("invalid {}=\"{}\"", VARS[bad], escaped(value));
+                let named = format!("invalid {}=\"{}\"", VARS[bad], message_escaped(value));
                 assert!(
                     msg.starts_with(&named),
                     "{context}: {msg:?} does not start with {named:?}"
@@ -440,7 +423,11 @@ fn constructor_prints_one_line_per_invalid_value() {
             1,
             "{context}: stderr {stderr:?}"
         );
-        let named = format!("pdeathsig: invalid {}=\"{}\"", VARS[k], escaped(&value));
+        let named = format!(
+            "pdeathsig: invalid {}=\"{}\"",
+            VARS[k],
+            message_escaped(&value)
+        );
         assert!(
             stderr.starts_with(&named),
             "{context}: {stderr:?} does not start with {named:?}"

@@ -8,24 +8,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn wrapper() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pdeathsig"))
-}
-
-/// Waits (bounded) until `pid` runs a program whose name is `comm`: the
-/// wrapper has exec'd it.
-fn wait_comm(pid: Pid, comm: &str, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-            Ok(name) if name.trim_end() == comm => return true,
-            Ok(_) => std::thread::sleep(Duration::from_millis(2)),
-            Err(_) => return false,
-        }
-    }
-    false
 }
 
 /// `spawn --handoff -- [pdeathsig WRAPPER_ARGS --] PROGRAM...`, then the

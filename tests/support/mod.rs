@@ -522,3 +522,25 @@ pub fn start_race_trial(tree: &mut Tree, mut cmd: Command) -> Pid {
     );
     child
 }
+
+/// How many bytes of a bad value the library's messages keep.
+pub const MESSAGE_KEEPS: usize = 40;
+
+/// A value as the library's messages quote it, written independently of
+/// the library (a test oracle): printable ASCII as is, `"` and `\`
+/// backslash-escaped, other bytes as `\xNN`; the first 40 bytes, without
+/// the surrounding quotes.
+pub fn message_escaped(value: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in value.iter().take(MESSAGE_KEEPS) {
+        match b {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
