@@ -47,17 +47,7 @@ fn parent_killed(
 ) -> Option<Status> {
     let mut cmd = tree.command(guarded_parent());
     clean(&mut cmd).args(args).arg("--").args(program);
-    let mut parent = tree.spawn(piped(&mut cmd));
-    let child = read_pid(&mut parent, DEATH_TIMEOUT);
-    tree.track(child);
-    assert!(
-        wait_comm(child, comm, DEATH_TIMEOUT),
-        "the child did not start {comm}"
-    );
-    assert!(alive(child), "child died before its parent");
-    parent.kill().unwrap();
-    parent.wait().unwrap();
-    wait_status(child, wait)
+    kill_parent_then_wait(tree, &mut cmd, comm, wait)
 }
 
 const SHORT: Duration = Duration::from_millis(300);

@@ -31,17 +31,7 @@ fn parent_killed(
         cmd.arg(wrapper()).args(args).arg("--");
     }
     cmd.args(program);
-    let mut parent = tree.spawn(piped(&mut cmd));
-    let child = read_pid(&mut parent, DEATH_TIMEOUT);
-    tree.track(child);
-    assert!(
-        wait_comm(child, comm, DEATH_TIMEOUT),
-        "the child did not start {comm}"
-    );
-    assert!(alive(child), "child died before its parent");
-    parent.kill().unwrap();
-    parent.wait().unwrap();
-    wait_status(child, wait)
+    kill_parent_then_wait(tree, &mut cmd, comm, wait)
 }
 
 #[test]

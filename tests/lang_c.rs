@@ -3,36 +3,13 @@
 mod support;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use support::*;
 
 /// Compiles examples/c/child.c with `-Wall -Wextra -Werror` and `link`
 /// (always: the library may have changed), into CARGO_TARGET_TMPDIR.
 fn build_child(out: &str, link: &[&str]) -> PathBuf {
-    let root = workspace_root();
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let bin = dir.join(out);
-    // Unique per build: tests run on several threads of one process.
-    static BUILDS: AtomicUsize = AtomicUsize::new(0);
-    let n = BUILDS.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!("{out}.tmp{}-{n}", std::process::id()));
-    let output = Command::new("gcc")
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-I"])
-        .arg(root.join("include"))
-        .arg("-o")
-        .arg(&tmp)
-        .arg(root.join("examples/c/child.c"))
-        .args(link)
-        .output()
-        .expect("run gcc (install it: apt-get install gcc)");
-    assert!(
-        output.status.success(),
-        "gcc examples/c/child.c {link:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::fs::rename(&tmp, &bin).unwrap();
-    bin
+    compile_c(&workspace_root().join("examples/c/child.c"), out, link)
 }
 
 fn shared_child() -> PathBuf {

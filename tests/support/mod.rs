@@ -90,37 +90,45 @@ pub fn static_lib() -> PathBuf {
 
 /// Compiles `tests/helpers/<source>` with gcc and `args` into a binary named
 /// `out` under CARGO_TARGET_TMPDIR (rebuilt when the source is newer).
-/// Concurrent test processes each write a temporary file and rename it.
 pub fn c_helper(source: &str, out: &str, args: &[&str]) -> PathBuf {
     let src = workspace_root().join("tests/helpers").join(source);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let bin = dir.join(out);
+    let bin = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(out);
     let fresh = match (std::fs::metadata(&src), std::fs::metadata(&bin)) {
         (Ok(s), Ok(b)) => b.modified().unwrap() >= s.modified().unwrap(),
         _ => false,
     };
     if !fresh {
-        // Unique per call: tests of one process may build the same helper
-        // at once from several threads.
-        static BUILDS: AtomicUsize = AtomicUsize::new(0);
-        let n = BUILDS.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!("{out}.tmp{}-{n}", std::process::id()));
-        let output = Command::new("gcc")
-            .args(["-O2", "-Wall", "-Wextra", "-Werror", "-I"])
-            .arg(workspace_root().join("include"))
-            .arg("-o")
-            .arg(&tmp)
-            .arg(&src)
-            .args(args)
-            .output()
-            .expect("run gcc (install it: apt-get install gcc)");
-        assert!(
-            output.status.success(),
-            "gcc {source} failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        std::fs::rename(&tmp, &bin).unwrap();
+        compile_c(&src, out, args);
     }
+    bin
+}
+
+/// Compiles the C file `src` with `gcc -O2 -Wall -Wextra -Werror -I include`
+/// and `args` into CARGO_TARGET_TMPDIR/`out`, always. Writes a temporary
+/// file unique to this call and renames it, so that concurrent builds (test
+/// threads and test processes) never see a half-written binary.
+pub fn compile_c(src: &Path, out: &str, args: &[&str]) -> PathBuf {
+    static BUILDS: AtomicUsize = AtomicUsize::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let bin = dir.join(out);
+    let n = BUILDS.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!("{out}.tmp{}-{n}", std::process::id()));
+    let output = Command::new("gcc")
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(workspace_root().join("include"))
+        .arg("-o")
+        .arg(&tmp)
+        .arg(src)
+        .args(args)
+        .output()
+        .expect("run gcc (install it: apt-get install gcc)");
+    assert!(
+        output.status.success(),
+        "gcc {} {args:?} failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::rename(&tmp, &bin).unwrap();
     bin
 }
 
@@ -543,4 +551,26 @@ pub fn message_escaped(value: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Spawns `cmd`, a parent that prints its child's pid; waits until the
+/// child runs `comm`, SIGKILLs the parent, and returns how the child ended
+/// within `wait` (`None`: still alive).
+pub fn kill_parent_then_wait(
+    tree: &mut Tree,
+    cmd: &mut Command,
+    comm: &str,
+    wait: Duration,
+) -> Option<Status> {
+    let mut parent = tree.spawn(piped(cmd));
+    let child = read_pid(&mut parent, DEATH_TIMEOUT);
+    tree.track(child);
+    assert!(
+        wait_comm(child, comm, DEATH_TIMEOUT),
+        "the child did not start {comm}"
+    );
+    assert!(alive(child), "child died before its parent");
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    wait_status(child, wait)
 }
