@@ -215,6 +215,9 @@ class Run:
     def __init__(self, flags, child_args, env=None):
         self.out, w = os.pipe()
         self.buf = b""
+        # Lines read while looking for another prefix: the parent and the
+        # child share the pipe, so the child's "armed" line can come first.
+        self.skipped = []
         self.parent = subprocess.Popen(
             [sys.executable, "-c", PARENT] + flags + child_args,
             stdout=w, env=env)
@@ -222,17 +225,24 @@ class Run:
         self.child = int(self.line("pid ").split()[1])
 
     def line(self, prefix, timeout=DEATH_TIMEOUT):
-        """The next line starting with prefix (others skipped); None if the
+        """The next line starting with prefix, looking first among lines
+        already read for another prefix (kept, in order); None if the
         output closes first; AssertionError after the timeout."""
+        for i, line in enumerate(self.skipped):
+            if line.startswith(prefix):
+                return self.skipped.pop(i)
         deadline = time.monotonic() + timeout
         while True:
             while b"\n" in self.buf:
-                line, self.buf = self.buf.split(b"\n", 1)
-                if line.decode().startswith(prefix):
-                    return line.decode()
+                raw, self.buf = self.buf.split(b"\n", 1)
+                line = raw.decode()
+                if line.startswith(prefix):
+                    return line
+                self.skipped.append(line)
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self.out], [], [], left)[0]:
-                raise AssertionError("no %r line within %ss" % (prefix, timeout))
+                raise AssertionError("no %r line within %ss (other lines: %r)"
+                                     % (prefix, timeout, self.skipped))
             data = os.read(self.out, 4096)
             if not data:
                 return None

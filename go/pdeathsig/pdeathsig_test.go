@@ -369,6 +369,10 @@ type run struct {
 	parent *exec.Cmd
 	child  int
 	lines  <-chan string
+	// Lines read while looking for another prefix. The parent and the
+	// child write to one pipe, so the child's "armed" line can come
+	// before the parent's "pid" line.
+	skipped []string
 }
 
 // start starts a parent (this binary) that starts child. Lines from both
@@ -398,26 +402,41 @@ func start(t *testing.T, env []string, parentFlags []string, child ...string) *r
 	return r
 }
 
-// expect waits for a line starting with prefix (skipping others) and
-// returns the integer after it.
+// expect waits for a line starting with prefix and returns the integer
+// after it. Lines already read are searched first, in order; lines read
+// now that do not match are kept for a later expect.
 func (r *run) expect(t *testing.T, prefix string) int {
 	t.Helper()
+	number := func(line string) int {
+		fields := strings.Fields(line[len(prefix):])
+		if len(fields) == 0 {
+			t.Fatalf("bad line %q", line)
+		}
+		n, err := strconv.Atoi(fields[0])
+		if err != nil {
+			t.Fatalf("bad line %q", line)
+		}
+		return n
+	}
+	for i, line := range r.skipped {
+		if strings.HasPrefix(line, prefix) {
+			r.skipped = append(r.skipped[:i:i], r.skipped[i+1:]...)
+			return number(line)
+		}
+	}
 	timeout := time.After(deathTimeout)
 	for {
 		select {
 		case line, ok := <-r.lines:
 			if !ok {
-				t.Fatalf("output closed before a %q line", prefix)
+				t.Fatalf("output closed before a %q line (other lines: %q)", prefix, r.skipped)
 			}
 			if strings.HasPrefix(line, prefix) {
-				n, err := strconv.Atoi(strings.Fields(line[len(prefix):])[0])
-				if err != nil {
-					t.Fatalf("bad line %q", line)
-				}
-				return n
+				return number(line)
 			}
+			r.skipped = append(r.skipped, line)
 		case <-timeout:
-			t.Fatalf("no %q line within %v", prefix, deathTimeout)
+			t.Fatalf("no %q line within %v (other lines: %q)", prefix, deathTimeout, r.skipped)
 		}
 	}
 }
