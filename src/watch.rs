@@ -291,10 +291,12 @@ fn spawn() -> Result<(), c_int> {
 }
 
 fn spawn_with_stack(stack: Option<usize>) -> c_int {
-    // SAFETY: pthread_attr_t and sigset_t are plain C structs that their
-    // init functions below fill in; zeroed is a valid starting value.
+    // SAFETY: pthread_attr_t is a plain C struct (an all-zero value is
+    // valid) that pthread_attr_init below fills in.
     let mut attr: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
+    // SAFETY: sigset_t is a plain bit set; sigfillset below fills it.
     let mut all: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above; pthread_sigmask writes the old mask into it.
     let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
     let mut thread: libc::pthread_t = 0;
     // SAFETY: every pointer is to a live local of the right type; the

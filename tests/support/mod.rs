@@ -209,6 +209,7 @@ pub fn reap(pid: Pid) -> Option<Status> {
     if rc != 0 || unsafe { info.si_pid() } != pid {
         return None;
     }
+    // SAFETY: as above: waitid succeeded and reported `pid`.
     let status = unsafe { info.si_status() };
     Some(match info.si_code {
         libc::CLD_EXITED => Status::Exited(status),
