@@ -4,8 +4,10 @@
 //! must, or the test would prove nothing.
 //!
 //! Each trial: `spawn [--handoff|--no-handoff] --die-after-us 2000 -- CHILD`
-//! prints the child's pid and SIGKILLs itself 0-2000 us later. The orphaned
-//! child comes back to this test process (a subreaper), which reaps it.
+//! prints the child's pid and SIGKILLs itself 0-2000 us later (one trial in
+//! four at once, so that the race is run even on a loaded machine, whose
+//! wake-up latency stretches short sleeps). The orphaned child comes back
+//! to this test process (a subreaper), which reaps it.
 // Children are reaped by pid (waitid in support::wait_status, or the Tree's
 // cleanup on drop), which this lint cannot see.
 #![allow(clippy::zombie_processes)]

@@ -7,8 +7,12 @@
  * --no-handoff     remove PDEATHSIG_PPID from the child's environment
  * --export-pid VAR export VAR=<own pid> to the child (for children that take
  *                  the expected parent explicitly)
- * --die-after-us N after spawning, sleep a random 0..N microseconds, then
- *                  SIGKILL itself (N = 0: at once)
+ * --die-after-us N after spawning, SIGKILL itself a random 0..N microseconds
+ *                  later: one time in four at once (no sleep: the 0 end of
+ *                  the range, which a loaded machine's wake-up latency
+ *                  would otherwise stretch to milliseconds, so that every
+ *                  child armed first and no race was run), else after
+ *                  sleeping a random 1..N microseconds (N = 0: at once)
  * --wait           wait for the child and exit with its status
  * default          pause until killed
  *
@@ -40,7 +44,8 @@ int main(int argc, char **argv) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     srand((unsigned)(now.tv_nsec ^ getpid()));
-    long delay = die_after_us > 0 ? rand() % (die_after_us + 1) : 0;
+    long delay = 0;
+    if (die_after_us > 0 && rand() % 4 != 0) delay = 1 + rand() % die_after_us;
 
     pid_t self = getpid();
     pid_t child = fork();
