@@ -13,9 +13,10 @@ use crate::{environ, error};
 ///
 /// With `PDEATHSIG_MODE=process` this constructor starts a thread (the
 /// watcher, pthread_create(3)) before `main`, which holds its pidfd in a
-/// descriptor table of its own: the program starts multi-threaded, which matters to programs
-/// that fork without exec (only the forking thread survives in the child)
-/// or that count their threads. Without it nothing of the sort happens.
+/// descriptor table of its own: the program starts multi-threaded, which
+/// matters to programs that fork without exec (only the forking thread
+/// survives in the child) or that count their threads. Without it nothing
+/// of the sort happens.
 ///
 /// Public (hidden) so that capi/ can reference it: the linker then keeps this
 /// object, and its `.init_array` entry, in libpdeathsig.so and .a.
