@@ -54,11 +54,21 @@ fi
 LD_LIBRARY_PATH="$prefix/lib" run examples/c/check "$prefix/child-pc" "$prefix/child-pc-static"
 
 echo "== Go (cgo)" >&2
-# The #cgo directives point at ../target/release; a CARGO_TARGET_DIR
-# elsewhere is passed explicitly.
-export CGO_LDFLAGS="-L$lib -Wl,-rpath,$lib${CGO_LDFLAGS:+ $CGO_LDFLAGS}"
-export PDEATHSIG_LIBRARY="$lib/libpdeathsig.so"
-(cd go && run go vet ./... && run go test -count=1 ./...)
+# The package finds the C library with `#cgo pkg-config: pdeathsig`, as in
+# another module: here the library installed into $prefix by the pkg-config
+# step above (PKG_CONFIG_PATH is exported there). At run time the binaries
+# find libpdeathsig.so through LD_LIBRARY_PATH, not an rpath: they are then
+# linked exactly as a user's are (no temporary path baked into them or the
+# Go build cache), and the test binary, the examples it builds and the
+# processes it starts all inherit it. PDEATHSIG_LIBRARY is the .so the
+# LD_PRELOAD test loads: the installed one. Scoped to this section.
+(
+    export LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export PDEATHSIG_LIBRARY="$prefix/lib/libpdeathsig.so"
+    cd go
+    run go vet ./...
+    run go test -count=1 ./...
+)
 
 echo "== Python (ctypes)" >&2
 (cd python && run python3 -m unittest -v)

@@ -93,6 +93,8 @@ func runChild(args []string) {
 	sig := syscall.Signal(n)
 	if err := pdeathsig.Rearm(); !errors.Is(err, syscall.EINVAL) {
 		fail("Rearm() before any arming = %v, want EINVAL", err)
+	} else if !strings.HasPrefix(err.Error(), "pdeathsig: Rearm: ") {
+		fail("Rearm() error %q does not start with %q", err, "pdeathsig: Rearm: ")
 	}
 	switch args[0] {
 	case "prctl":
@@ -261,10 +263,17 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// libraryPath: PDEATHSIG_LIBRARY, else the cargo build of this repository.
+// libraryPath: PDEATHSIG_LIBRARY, else libpdeathsig.so in the libdir of
+// the pdeathsig.pc that the package builds with, else the cargo build of
+// this repository.
 func libraryPath() string {
 	if p := os.Getenv("PDEATHSIG_LIBRARY"); p != "" {
 		return p
+	}
+	if out, err := exec.Command("pkg-config", "--variable=libdir", "pdeathsig").Output(); err == nil {
+		if p := filepath.Join(strings.TrimSpace(string(out)), "libpdeathsig.so"); fileExists(p) {
+			return p
+		}
 	}
 	target := os.Getenv("CARGO_TARGET_DIR")
 	if target == "" {
@@ -492,7 +501,7 @@ func TestUnarmedControlSurvives(t *testing.T) {
 // A cgo binary that does not link libpdeathsig, armed by the loader alone.
 func TestPreloadArmsCgoBinary(t *testing.T) {
 	if !fileExists(preload) {
-		t.Fatalf("%s not found: run cargo build --release -p pdeathsig-capi (or set PDEATHSIG_LIBRARY)", preload)
+		t.Fatalf("%s not found: install the C library (scripts/install-c-lib.sh), or set PDEATHSIG_LIBRARY", preload)
 	}
 	r := start(t, []string{"LD_PRELOAD=" + preload, "PDEATHSIG=TERM"}, nil, cgoBin)
 	var line string
@@ -730,6 +739,78 @@ func TestProcessModeInvalidArguments(t *testing.T) {
 			t.Errorf("ArmProcessWithGrace(SIGTERM, %d, %v): message %q does not name %q",
 				c.ppid, c.grace, err, c.want)
 		}
+	}
+	if sig, err := pdeathsig.Get(); err != nil || sig != 0 {
+		t.Errorf("after failed calls Get() = %v, %v; want nothing armed", sig, err)
+	}
+}
+
+// Every error wraps a syscall.Errno under one message shape, "pdeathsig:
+// FUNC: [DETAIL: ]ERRNO TEXT": one or two EINVAL cases per function that has
+// one, rejected by the Go side or by the C library. Rearm's (nothing armed
+// yet) needs a fresh process: runChild checks it in every child. Get,
+// Disarm and Version have no EINVAL case.
+func TestErrorsWrapped(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := pdeathsig.Disarm(); err != nil {
+		t.Fatalf("Disarm: %v", err)
+	}
+	ppid := os.Getppid()
+	fromEnv := func(env ...string) func() error {
+		return func() error {
+			for i := 0; i+1 < len(env); i += 2 {
+				t.Setenv(env[i], env[i+1]) // os.Setenv reaches C's getenv under cgo
+			}
+			armed, err := pdeathsig.ArmFromEnv()
+			if armed {
+				t.Errorf("ArmFromEnv armed with %q", env)
+			}
+			return err
+		}
+	}
+	for _, c := range []struct {
+		fn   string
+		what string
+		call func() error
+	}{
+		{"Arm", "signal 0", func() error { return pdeathsig.Arm(0) }},
+		{"Arm", "signal 65", func() error { return pdeathsig.Arm(65) }},
+		{"ArmExpecting", "ppid 0 (Go side)", func() error { return pdeathsig.ArmExpecting(syscall.SIGTERM, 0) }},
+		{"ArmExpecting", "signal 0 (C side)", func() error { return pdeathsig.ArmExpecting(0, ppid) }},
+		{"ArmFromEnv", "PDEATHSIG=NOSUCHSIG", fromEnv("PDEATHSIG", "NOSUCHSIG")},
+		{"ArmFromEnv", "grace without process mode",
+			fromEnv("PDEATHSIG", "TERM", "PDEATHSIG_MODE", "prctl", "PDEATHSIG_GRACE", "5")},
+		{"ArmProcess", "signal 65", func() error { return pdeathsig.ArmProcess(65) }},
+		{"ArmProcessExpecting", "ppid -1 (Go side)",
+			func() error { return pdeathsig.ArmProcessExpecting(syscall.SIGTERM, -1) }},
+		{"ArmProcessExpecting", "signal 0 (C side)",
+			func() error { return pdeathsig.ArmProcessExpecting(0, ppid) }},
+		{"ArmProcessWithGrace", "grace -1ns (Go side)",
+			func() error { return pdeathsig.ArmProcessWithGrace(syscall.SIGTERM, 0, -1) }},
+		{"ArmProcessWithGrace", "grace 2h (C side)",
+			func() error { return pdeathsig.ArmProcessWithGrace(syscall.SIGTERM, 0, 2*time.Hour) }},
+	} {
+		t.Run(c.fn+"/"+c.what, func(t *testing.T) {
+			err := c.call()
+			if !errors.Is(err, syscall.EINVAL) {
+				t.Fatalf("%s = %v, want an error wrapping EINVAL", c.fn, err)
+			}
+			var errno syscall.Errno
+			if !errors.As(err, &errno) || errno != syscall.EINVAL {
+				t.Errorf("errors.As(%v, *syscall.Errno) = %v", err, errno)
+			}
+			if _, bare := err.(syscall.Errno); bare {
+				t.Errorf("%s returned a bare syscall.Errno, want it wrapped", c.fn)
+			}
+			msg := err.Error()
+			if prefix := "pdeathsig: " + c.fn + ": "; !strings.HasPrefix(msg, prefix) {
+				t.Errorf("message %q does not start with %q", msg, prefix)
+			}
+			if !strings.HasSuffix(msg, syscall.EINVAL.Error()) {
+				t.Errorf("message %q does not end with %q", msg, syscall.EINVAL.Error())
+			}
+		})
 	}
 	if sig, err := pdeathsig.Get(); err != nil || sig != 0 {
 		t.Errorf("after failed calls Get() = %v, %v; want nothing armed", sig, err)
