@@ -1,6 +1,13 @@
-"""Tests of pdeathsig.py with real processes (stdlib unittest only).
+"""Tests of the pdeathsig package with real processes (stdlib unittest
+only).
 
-Run from this directory: python3 -m unittest -v
+Run from this directory: python3 -m unittest -v (the package in
+./pdeathsig/, the library from PDEATHSIG_LIBRARY or the repository's
+target/release). scripts/ci-python-wheel.sh runs this file from elsewhere
+against the package installed from a wheel, with PDEATHSIG_TEST_INSTALLED=1.
+
+Every process the tests start imports the very package this process
+imported (the directory holding it goes first on their sys.path).
 
 The test process makes itself a child subreaper (PR_SET_CHILD_SUBREAPER,
 through ctypes), so the orphans of the parents it kills come back to it: it
@@ -13,6 +20,7 @@ import ctypes
 import ctypes.util
 import datetime
 import errno
+import importlib.metadata
 import os
 import select
 import shutil
@@ -25,7 +33,10 @@ import unittest
 
 import pdeathsig
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+# The directory holding the imported package: first on the children's path.
+PACKAGE_DIR = os.path.dirname(os.path.abspath(pdeathsig.__file__))
+IMPORT_ROOT = os.path.dirname(PACKAGE_DIR)
+INSTALLED_VAR = "PDEATHSIG_TEST_INSTALLED"
 TAG_VAR = "PDEATHSIG_TEST_TAG"
 TAG = "py-%d" % os.getpid()
 DEATH_TIMEOUT = 5.0  # bound for "the child dies"
@@ -257,7 +268,7 @@ class Run:
 
 
 def child_args(mode):
-    return [sys.executable, "-c", CHILD, HERE, mode]
+    return [sys.executable, "-c", CHILD, IMPORT_ROOT, mode]
 
 
 class ProcessTests(unittest.TestCase):
@@ -464,38 +475,62 @@ class InProcessTests(unittest.TestCase):
 
 
 class LoadingTests(unittest.TestCase):
-    """Import pdeathsig.py from a copy in a temporary directory, in a fresh
-    interpreter, with a controlled environment."""
+    """Import a copy of the package (without any bundled library) from a
+    temporary directory, in a fresh interpreter, with a controlled
+    environment."""
 
-    def import_copy(self, env_extra=None, with_library=False):
+    def import_copy(self, env_extra=None, with_library=False, in_checkout=False):
+        """(the temporary directory, the finished import's CompletedProcess);
+        in_checkout puts a Cargo.toml beside the package, as in python/ of a
+        checkout whose root is the temporary directory."""
         tmp = tempfile.mkdtemp(prefix="pdeathsig-py-")
         self.addCleanup(shutil.rmtree, tmp)
-        shutil.copy(os.path.join(HERE, "pdeathsig.py"), tmp)
+        root = os.path.join(tmp, "python")
+        shutil.copytree(PACKAGE_DIR, os.path.join(root, "pdeathsig"),
+                        ignore=shutil.ignore_patterns("libpdeathsig.so", "__pycache__"))
+        if in_checkout:
+            open(os.path.join(tmp, "Cargo.toml"), "w").close()
         if with_library:
-            os.symlink(pdeathsig.library_path, os.path.join(tmp, "libpdeathsig.so"))
+            os.symlink(pdeathsig.library_path,
+                       os.path.join(root, "pdeathsig", "libpdeathsig.so"))
         env = {k: v for k, v in os.environ.items()
                if k not in ("PDEATHSIG_LIBRARY", "LD_LIBRARY_PATH", "CARGO_TARGET_DIR")}
         env.update(env_extra or {})
         proc = subprocess.run(
-            [sys.executable, "-c", "import pdeathsig; print(pdeathsig.library_path)"],
+            [sys.executable, "-I", "-c",
+             "import sys; sys.path.insert(0, %r); import pdeathsig; "
+             "print(pdeathsig.library_path)" % root],
             cwd=tmp, env=env, capture_output=True, text=True, timeout=30)
         return tmp, proc
+
+    def assert_not_found(self, proc, tmp):
+        self.assertNotEqual(proc.returncode, 0, proc.stdout)
+        err = proc.stderr
+        self.assertIn("LibraryNotFound", err)
+        self.assertIn(os.path.join(tmp, "python", "pdeathsig", "libpdeathsig.so"), err)
+        self.assertIn("find_library", err)
+        self.assertIn("dynamic loader", err)
+        self.assertIn("PDEATHSIG_LIBRARY", err)
+        self.assertIn("pip install ./python", err)
 
     def test_not_found_names_every_place(self):
         if ctypes.util.find_library("pdeathsig"):
             self.skipTest("libpdeathsig is installed system-wide")
         tmp, proc = self.import_copy()
-        self.assertNotEqual(proc.returncode, 0, proc.stdout)
-        err = proc.stderr
-        self.assertIn("LibraryNotFound", err)
-        self.assertIn(os.path.join(tmp, "libpdeathsig.so"), err)
-        self.assertIn(os.path.join(os.path.dirname(tmp), "target", "release", "libpdeathsig.so"), err)
-        self.assertIn("find_library", err)
-        self.assertIn("dynamic loader", err)
-        self.assertIn("PDEATHSIG_LIBRARY", err)
+        self.assert_not_found(proc, tmp)
+        self.assertIn("no repository checkout", proc.stderr)
+        self.assertNotIn(os.path.join("target", "release"), proc.stderr)
+
+        tmp, proc = self.import_copy(in_checkout=True,
+                                     env_extra={"CARGO_TARGET_DIR": "elsewhere"})
+        self.assert_not_found(proc, tmp)
+        self.assertNotIn("no repository checkout", proc.stderr)
+        self.assertIn(os.path.join(tmp, "target", "release", "libpdeathsig.so"), proc.stderr)
+        self.assertIn(os.path.join(tmp, "elsewhere", "release", "libpdeathsig.so"), proc.stderr)
 
     def test_bad_env_path_is_named(self):
-        _, proc = self.import_copy({"PDEATHSIG_LIBRARY": "/nonexistent/libpdeathsig.so"})
+        _, proc = self.import_copy({"PDEATHSIG_LIBRARY": "/nonexistent/libpdeathsig.so"},
+                                   with_library=True)
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("/nonexistent/libpdeathsig.so", proc.stderr)
         self.assertIn("PDEATHSIG_LIBRARY", proc.stderr)
@@ -504,9 +539,58 @@ class LoadingTests(unittest.TestCase):
         _, proc = self.import_copy({"PDEATHSIG_LIBRARY": pdeathsig.library_path})
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout.strip(), pdeathsig.library_path)
-        tmp, proc = self.import_copy(with_library=True)
+        tmp, proc = self.import_copy(with_library=True, in_checkout=True)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertEqual(proc.stdout.strip(), os.path.join(tmp, "libpdeathsig.so"))
+        self.assertEqual(proc.stdout.strip(),
+                         os.path.join(tmp, "python", "pdeathsig", "libpdeathsig.so"))
+
+    def test_armed_at_import(self):
+        """Importing loads the library, whose constructor arms from
+        PDEATHSIG before any call: a fresh interpreter that only imports
+        reports the signal. Controls: no PDEATHSIG, nothing armed; a bad
+        PDEATHSIG, one line on stderr and nothing armed, the import goes on."""
+        code = ("import sys; sys.path.insert(0, %r); import pdeathsig; "
+                "print(int(pdeathsig.get() or 0))" % IMPORT_ROOT)
+
+        def imported(**env_extra):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PDEATHSIG")
+                   or k in (TAG_VAR, pdeathsig.LIBRARY_ENV)}
+            env.update(env_extra)
+            proc = subprocess.run([sys.executable, "-I", "-c", code], env=env,
+                                  capture_output=True, text=True, timeout=30)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            return int(proc.stdout), proc.stderr
+
+        self.assertEqual(imported(), (0, ""))
+        self.assertEqual(imported(PDEATHSIG="USR2"), (signal.SIGUSR2, ""))
+        self.assertEqual(imported(PDEATHSIG="USR2", PDEATHSIG_MODE="process"),
+                         (signal.SIGUSR2, ""))
+        got, err = imported(PDEATHSIG="NOT-A-SIGNAL")
+        self.assertEqual(got, 0)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("NOT-A-SIGNAL", err)
+
+
+class InstalledTests(unittest.TestCase):
+    """Only with PDEATHSIG_TEST_INSTALLED=1 (scripts/ci-python-wheel.sh): the
+    package imported is the one installed from the wheel, with its bundled
+    library, and the versions agree."""
+
+    def setUp(self):
+        if not os.environ.get(INSTALLED_VAR):
+            self.skipTest("%s is not set: testing the package in place, not an "
+                          "installed wheel (scripts/ci-python-wheel.sh does that)" % INSTALLED_VAR)
+
+    def test_imported_from_installed_wheel(self):
+        site = os.path.realpath(sys.prefix) + os.sep
+        self.assertNotEqual(sys.prefix, sys.base_prefix, "not running in a venv")
+        self.assertTrue(os.path.realpath(pdeathsig.__file__).startswith(site),
+                        "pdeathsig imported from %s, not from the venv %s"
+                        % (pdeathsig.__file__, sys.prefix))
+        self.assertNotIn("PDEATHSIG_LIBRARY", os.environ)
+        self.assertEqual(pdeathsig.library_path, os.path.join(PACKAGE_DIR, "libpdeathsig.so"))
+        self.assertTrue(os.path.isfile(os.path.join(PACKAGE_DIR, "py.typed")))
+        self.assertEqual(importlib.metadata.version("pdeathsig"), pdeathsig.version())
 
 
 if __name__ == "__main__":

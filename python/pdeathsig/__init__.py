@@ -11,19 +11,33 @@ with a parent that already died: a spawner that exports
 ``PDEATHSIG_PPID=<its own pid>`` into the child's environment lets the child
 tell "my parent died before I armed" from "my parent is alive".
 
-This module needs no compiler: it loads the C library libpdeathsig.so with
-ctypes, looking in order at
+This package needs no compiler at run time: it loads the C library
+libpdeathsig.so with ctypes, looking in order at
 
 1. the path in the environment variable ``PDEATHSIG_LIBRARY`` (only there,
    when it is set),
-2. ``libpdeathsig.so`` next to this file,
-3. ``$CARGO_TARGET_DIR/release`` and ``target/release`` of the repository
-   this file sits in (``cargo build --release -p pdeathsig-capi``),
+2. ``libpdeathsig.so`` next to this file, inside the package: where
+   ``pip install ./python`` (or a wheel built from it) puts the copy it built
+   with cargo,
+3. when the package sits in a checkout of the repository (python/pdeathsig/
+   with the repository's Cargo.toml two levels up): ``$CARGO_TARGET_DIR/release``
+   and ``target/release`` of that checkout
+   (``cargo build --release -p pdeathsig-capi``),
 4. the system library path (``ctypes.util.find_library("pdeathsig")``, then
    plain ``libpdeathsig.so``, which honours ``LD_LIBRARY_PATH``),
 
 and raises :class:`LibraryNotFound` (an ``ImportError``) naming every place
 it looked when none works.
+
+Importing this module loads the library, and loading it runs the library's
+load-time constructor, as in any program linked with it: it records the
+parent of the moment (the expected parent when ``PDEATHSIG_PPID`` is unset)
+and, when the environment has ``PDEATHSIG`` set, arms at once as
+:func:`arm_from_env` would (``PDEATHSIG_PPID``, ``PDEATHSIG_MODE`` and
+``PDEATHSIG_GRACE`` included; a bad value is one line on stderr and nothing
+armed). So a process whose environment has ``PDEATHSIG`` is armed at import,
+before any call of this module; import it early to close the window between
+start-up and arming.
 
 Threads: the kernel keeps the setting per thread and loses it when the thread
 that armed exits; arm from the main thread. The kernel also fires it when the
@@ -44,6 +58,7 @@ import errno as _errno
 import math as _math
 import os
 import signal as _signal
+from typing import Iterator, Optional, Tuple, Union
 
 __all__ = [
     "LIBRARY_ENV",
@@ -73,16 +88,22 @@ class LibraryNotFound(ImportError):
     that was tried and why each failed."""
 
 
-def _candidates():
-    """(path, how it was found) in search order, after PDEATHSIG_LIBRARY."""
+def _candidates() -> Iterator[Tuple[Optional[str], str]]:
+    """(path, how it was found) in search order, after PDEATHSIG_LIBRARY;
+    a None path is a place that could not be looked at (the text says why)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    yield os.path.join(here, _LIBNAME), "next to pdeathsig.py"
-    repo = os.path.dirname(here)
-    target = os.environ.get("CARGO_TARGET_DIR")
-    if target:
-        target = os.path.join(repo, target)  # no-op when absolute
-        yield os.path.join(target, "release", _LIBNAME), "$CARGO_TARGET_DIR/release"
-    yield os.path.join(repo, "target", "release", _LIBNAME), "the repository's target/release"
+    yield os.path.join(here, _LIBNAME), "inside the package, next to __init__.py"
+    # python/pdeathsig/__init__.py in a checkout: the repository is two up.
+    repo = os.path.dirname(os.path.dirname(here))
+    if os.path.isfile(os.path.join(repo, "Cargo.toml")):
+        target = os.environ.get("CARGO_TARGET_DIR")
+        if target:
+            target = os.path.join(repo, target)  # no-op when absolute
+            yield os.path.join(target, "release", _LIBNAME), "$CARGO_TARGET_DIR/release"
+        yield os.path.join(repo, "target", "release", _LIBNAME), "the repository's target/release"
+    else:
+        yield None, "no repository checkout around the package (no %s)" % os.path.join(
+            repo, "Cargo.toml")
     found = ctypes.util.find_library("pdeathsig")
     if found:
         yield found, "ctypes.util.find_library('pdeathsig')"
@@ -91,7 +112,8 @@ def _candidates():
     yield _LIBNAME, "the dynamic loader's search path (LD_LIBRARY_PATH, ld.so.cache)"
 
 
-def _load():
+def _load() -> Tuple[ctypes.CDLL, str]:
+    """The loaded library and the path (or name) it was loaded from."""
     explicit = os.environ.get(LIBRARY_ENV)
     if explicit:
         try:
@@ -115,14 +137,16 @@ def _load():
             tried.append("%s (%s): %s" % (path, how, err))
     raise LibraryNotFound(
         "pdeathsig: cannot find %s; looked at:\n  %s\n"
-        "Build it with `cargo build --release -p pdeathsig-capi`, install it "
+        "Install the package with `pip install ./python` from the repository "
+        "(it builds and bundles the library), or build it with "
+        "`cargo build --release -p pdeathsig-capi`, install it "
         "(scripts/install-c-lib.sh PREFIX), or set %s=/path/to/%s."
         % (_LIBNAME, "\n  ".join(tried), LIBRARY_ENV, _LIBNAME)
     )
 
 
 #: The path (or name) of the libpdeathsig.so that was loaded.
-library_path = None
+library_path: str
 _lib, library_path = _load()
 
 for _name, _args in (
@@ -143,7 +167,7 @@ _lib.pdeathsig_version.argtypes = []
 _lib.pdeathsig_version.restype = ctypes.c_char_p
 
 
-def _c_int(value, what):
+def _c_int(value: object, what: str) -> int:
     """An int that fits a C int, or OSError(EINVAL) naming the value (ctypes
     would silently truncate it)."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -159,7 +183,7 @@ def _c_int(value, what):
 _EINVAL_SIGNAL = "the signal must be 1..SIGRTMAX (%d)" % _signal.SIGRTMAX
 
 
-def _check(rc, call, einval_hint=None):
+def _check(rc: int, call: str, einval_hint: Optional[str] = None) -> int:
     """Raise OSError(errno, message) for rc == -1; the message names the
     call, its arguments and what is accepted."""
     if rc == -1:
@@ -176,14 +200,15 @@ def _check(rc, call, einval_hint=None):
     return rc
 
 
-def _signame(sig):
+def _signame(sig: int) -> str:
+    """SIGTERM for 15; the number for a signal Python does not name."""
     try:
         return _signal.Signals(sig).name
     except ValueError:
         return str(sig)
 
 
-def arm(sig=_signal.SIGTERM):
+def arm(sig: int = _signal.SIGTERM) -> None:
     """Ask for ``sig`` when the parent dies, and close the race with a parent
     that already died: the expected parent is ``PDEATHSIG_PPID`` from the
     environment or, when unset, the parent seen when the library was loaded
@@ -205,7 +230,7 @@ def arm(sig=_signal.SIGTERM):
            % os.environ.get("PDEATHSIG_PPID"))
 
 
-def arm_expecting(sig, ppid):
+def arm_expecting(sig: int, ppid: int) -> None:
     """:func:`arm` with the expected parent pid given explicitly instead of
     read from ``PDEATHSIG_PPID``; a ppid that is not positive is ``EINVAL``.
 
@@ -218,7 +243,7 @@ def arm_expecting(sig, ppid):
            _EINVAL_SIGNAL + " and the parent pid positive")
 
 
-def arm_from_env():
+def arm_from_env() -> bool:
     """Arm as the environment asks: ``PDEATHSIG`` names the signal (TERM,
     SIGTERM, 15, RTMIN+3), ``PDEATHSIG_PPID`` the expected parent,
     ``PDEATHSIG_MODE`` the mode (prctl, the default, or process) and
@@ -238,7 +263,7 @@ def arm_from_env():
                   % (os.environ.get("PDEATHSIG"), os.environ.get("PDEATHSIG_PPID"))) == 1
 
 
-def _grace_ms(grace):
+def _grace_ms(grace: object) -> int:
     """Seconds (int or float) or a datetime.timedelta, as whole milliseconds
     rounded up (a grace is never shortened); ValueError/TypeError naming the
     value otherwise."""
@@ -262,7 +287,11 @@ def _grace_ms(grace):
     return ms
 
 
-def arm_process(sig=_signal.SIGTERM, ppid=None, grace=None):
+def arm_process(
+    sig: int = _signal.SIGTERM,
+    ppid: Optional[int] = None,
+    grace: Union[None, int, float, _datetime.timedelta] = None,
+) -> None:
     """Process mode: ask for ``sig`` when the parent *process* has exited,
     not when the parent's thread that started this process exits (which is
     when the kernel fires :func:`arm`). No prctl is made: the C library opens
@@ -323,7 +352,7 @@ def arm_process(sig=_signal.SIGTERM, ppid=None, grace=None):
                "arm_parent_process_death_signal(%s)" % _signame(sig), einval)
 
 
-def rearm():
+def rearm() -> None:
     """Arm again what the last successful arming in this process armed (same
     signal, expected parent, mode and grace), with the same race check. Call
     it after dropping privileges: ``os.setuid``, ``os.setgid`` and any change
@@ -342,7 +371,7 @@ def rearm():
            "nothing was armed in this process before")
 
 
-def get():
+def get() -> Union[None, _signal.Signals, int]:
     """The signal armed for the calling thread (a ``signal.Signals`` when
     Python knows it, else an int) or, when that is empty and process mode
     watches the parent, its signal; None when nothing is armed.
@@ -359,7 +388,7 @@ def get():
         return sig
 
 
-def disarm():
+def disarm() -> None:
     """Clear the setting: no signal when the parent dies. A process-mode
     watcher is disarmed too (its idle thread remains).
 
@@ -369,6 +398,6 @@ def disarm():
     _check(_lib.disarm_parent_death_signal(), "disarm_parent_death_signal()")
 
 
-def version():
+def version() -> str:
     """The version of the loaded libpdeathsig, such as ``"0.1.0"``."""
     return _lib.pdeathsig_version().decode("ascii")
