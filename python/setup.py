@@ -113,6 +113,10 @@ class build_py(_build_py):
     python/ then finds it in the repository's target/release)."""
 
     def run(self) -> None:
+        if not self.editable_mode:
+            # pip builds in python/build/: drop what an earlier build left
+            # there (a file since removed would land in the wheel).
+            shutil.rmtree(os.path.join(self.build_lib, PACKAGE), ignore_errors=True)
         super().run()
         built = cargo_build()
         if not self.editable_mode:
