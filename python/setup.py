@@ -158,8 +158,14 @@ class sdist(_sdist):
             "a wheel from a checkout, pip wheel ./python or python3 -m build --wheel python")
 
 
+try:
+    VERSION = crate_version()
+except SetupError as err:
+    # Outside setup(), which would turn it into one line: do it here.
+    sys.exit("error: %s" % err)
+
 setup(
-    version=crate_version(),
+    version=VERSION,
     distclass=BinaryDistribution,
     cmdclass={"build_py": build_py, "bdist_wheel": bdist_wheel, "sdist": sdist},
 )

@@ -11,6 +11,8 @@
 # apt-get install -y python3-venv); PyPI reachable for setuptools (the
 # wheel's isolated build environment). Bounded: 15 min for the wheel build,
 # 5 min for the tests.
+#
+# PYTHON=/path/to/python3.X picks another interpreter (default: python3).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,10 +27,11 @@ die() {
     exit 1
 }
 
-command -v python3 >/dev/null 2>&1 || die "python3 not found (Debian: apt-get install -y python3 python3-venv)"
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null 2>&1 || die "$python not found (Debian: apt-get install -y python3 python3-venv)"
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (rustup)"
-python3 -c 'import ensurepip, venv' 2>/dev/null ||
-    die "python3 cannot create a venv with pip (Debian: apt-get install -y python3-venv)"
+"$python" -c 'import ensurepip, venv' 2>/dev/null ||
+    die "$python cannot create a venv with pip (Debian: apt-get install -y python3-venv)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pdeathsig-wheel.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -36,7 +39,7 @@ tmp=$(cd "$tmp" && pwd -P)
 case $tmp/ in "$(cd "$root" && pwd -P)"/*) die "temporary directory $tmp is inside the repository: set TMPDIR elsewhere" ;; esac
 
 echo "== fresh venv in $tmp/venv" >&2
-run python3 -m venv "$tmp/venv"
+run "$python" -m venv "$tmp/venv"
 py=$tmp/venv/bin/python
 
 echo "== build the wheel (cargo builds libpdeathsig.so)" >&2
@@ -52,7 +55,7 @@ case ${wheel##*/} in
     *-py3-none-linux_*.whl) ;;
     *) die "${wheel##*/}: want a py3-none-linux_<arch> wheel (it holds a native library)" ;;
 esac
-python3 - "$wheel" <<'EOF' || die "the wheel does not hold pdeathsig/libpdeathsig.so and py.typed"
+"$py" - "$wheel" <<'EOF' || die "the wheel does not hold pdeathsig/libpdeathsig.so and py.typed"
 import sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 sys.exit(0 if {"pdeathsig/libpdeathsig.so", "pdeathsig/py.typed", "pdeathsig/__init__.py"} <= names else 1)

@@ -400,4 +400,5 @@ def disarm() -> None:
 
 def version() -> str:
     """The version of the loaded libpdeathsig, such as ``"0.1.0"``."""
-    return _lib.pdeathsig_version().decode("ascii")
+    raw: bytes = _lib.pdeathsig_version()
+    return raw.decode("ascii")
