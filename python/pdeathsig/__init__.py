@@ -35,9 +35,10 @@ parent of the moment (the expected parent when ``PDEATHSIG_PPID`` is unset)
 and, when the environment has ``PDEATHSIG`` set, arms at once as
 :func:`arm_from_env` would (``PDEATHSIG_PPID``, ``PDEATHSIG_MODE`` and
 ``PDEATHSIG_GRACE`` included; a bad value is one line on stderr and nothing
-armed). So a process whose environment has ``PDEATHSIG`` is armed at import,
-before any call of this module; import it early to close the window between
-start-up and arming.
+armed; with ``PDEATHSIG_MODE=process`` the watcher thread starts then). So a
+process whose environment has ``PDEATHSIG`` is armed at import, before any
+call of this module. Import it early: without ``PDEATHSIG_PPID``, the parent
+seen at import is the one every later arming checks against.
 
 Threads: the kernel keeps the setting per thread and loses it when the thread
 that armed exits; arm from the main thread. The kernel also fires it when the
