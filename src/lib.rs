@@ -34,36 +34,65 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+// Everything below is gated on Linux too, so that elsewhere this is the one
+// error reported (not a cascade of missing libc items).
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "pdeathsig supports Linux only: it is built on prctl(PR_SET_PDEATHSIG), \
+     which other systems do not have"
+);
+
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[cfg(target_os = "linux")]
 mod arm;
-#[cfg(feature = "capi")]
+#[cfg(all(target_os = "linux", feature = "capi"))]
 pub mod capi;
-#[cfg(feature = "std")]
+#[cfg(all(target_os = "linux", feature = "std"))]
 mod command;
+#[cfg(target_os = "linux")]
 mod environ;
+#[cfg(target_os = "linux")]
 mod error;
+#[cfg(target_os = "linux")]
 mod load;
+#[cfg(all(feature = "capi", not(feature = "std"), not(test)))]
+mod panic_handler;
+#[cfg(target_os = "linux")]
 mod signal;
+#[cfg(all(target_os = "linux", feature = "auto-arm"))]
+mod stamp;
+#[cfg(target_os = "linux")]
 mod sys;
+#[cfg(target_os = "linux")]
 mod text;
+#[cfg(target_os = "linux")]
+mod verdict;
+#[cfg(target_os = "linux")]
 mod watch;
 
+#[cfg(target_os = "linux")]
 pub use arm::{
     arm_parent_death_signal, arm_parent_death_signal_expecting, arm_parent_death_signal_from_env,
     arm_parent_death_signal_with, disarm_parent_death_signal, get_parent_death_signal,
-    rearm_parent_death_signal, Armed, Options,
+    rearm_parent_death_signal, Options,
 };
-#[cfg(feature = "std")]
+#[cfg(all(target_os = "linux", feature = "std"))]
 pub use command::ParentDeathSignalExt;
+#[cfg(target_os = "linux")]
 pub use environ::{
     exported_parent, parse_grace, parse_pid, requested_signal, EnvConfig, Mode, MAX_GRACE,
-    PDEATHSIG, PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID, PID_ACCEPTED,
+    PDEATHSIG, PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID, PID_ACCEPTED, Stamp,
 };
+#[cfg(target_os = "linux")]
 pub use error::{Error, InvalidEnv};
+#[cfg(target_os = "linux")]
+pub use verdict::{Armed, UnverifiedReason};
+#[cfg(target_os = "linux")]
 pub use signal::{ParseSignalError, Signal, SIGNAL_ACCEPTED};
 
+#[cfg(target_os = "linux")]
 #[doc(hidden)]
 pub use load::pdeathsig_at_load as __constructor;
 
