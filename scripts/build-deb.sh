@@ -104,6 +104,10 @@ version=$(awk '
     in_package && /^version *=/ { gsub(/.*= *"|".*/, ""); print; exit }
 ' "$root/Cargo.toml")
 [ -n "$version" ] || die "no [package] version in $root/Cargo.toml"
+homepage=$(awk '
+    /^\[/ { in_package = ($0 == "[package]") }
+    in_package && /^homepage *=/ { gsub(/.*= *"|".*/, ""); print; exit }
+' "$root/Cargo.toml")
 debversion=$(printf '%s\n' "$version" | sed 's/-/~/')
 dpkg --validate-version "$debversion" >/dev/null 2>&1 ||
     die "Cargo.toml version '$version' gives '$debversion', not a valid Debian version"
@@ -223,7 +227,8 @@ Installed-Size: $installed_kib
 Depends: $depends
 Section: utils
 Priority: optional
-Description: make a child process die when its parent dies (Linux)
+${homepage:+Homepage: $homepage
+}Description: make a child process die when its parent dies (Linux)
  pdeathsig arms prctl(PR_SET_PDEATHSIG) so that a process receives a
  signal when its parent dies, and closes the start-up race (a parent that
  died before the child armed) with a parent-pid handoff through the
