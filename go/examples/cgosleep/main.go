@@ -2,12 +2,16 @@
 // not link libpdeathsig. Being dynamically linked (cgo), it can still be
 // armed from outside by the loader:
 //
-//	LD_PRELOAD=/path/to/libpdeathsig.so PDEATHSIG=TERM cgosleep
+//	go build -o /tmp/cgosleep ./examples/cgosleep
+//	LD_PRELOAD=/path/to/libpdeathsig.so PDEATHSIG=TERM /tmp/cgosleep
 //
 // It prints "ready pid PID pdeathsig SIG env_ppid VALUE", where SIG is
 // prctl(PR_GET_PDEATHSIG) of the main thread and VALUE is PDEATHSIG_PPID as
-// Go's os.Getenv sees it, then sleeps until killed. A pure-Go (static)
-// binary ignores LD_PRELOAD: use the pdeathsig exec wrapper for those.
+// Go's os.Getenv sees it, then sleeps until killed: it never returns on its
+// own (Ctrl-C, or its parent's death once armed, ends it). Without
+// LD_PRELOAD it is the unarmed control: it outlives its parent. A pure-Go
+// (static) binary ignores LD_PRELOAD: use the pdeathsig exec wrapper for
+// those.
 package main
 
 /*

@@ -5,7 +5,17 @@
 //	                  INT, HUP, QUIT, USR1, USR2); default SIGTERM
 //
 // The spawner closes the start-up race by exporting PDEATHSIG_PPID=<its pid>.
-// Prints "armed SIG parent PPID" once armed, then waits to be killed.
+// Prints "armed SIG parent PPID" once armed, then waits to be killed: it
+// never returns on its own. `go run ./examples/child TERM` therefore runs
+// until Ctrl-C; its parent is then the go command, not the shell. To see it
+// die with its parent, build it and start it from a parent that dies:
+//
+//	go build -o /tmp/child ./examples/child
+//	sh -c 'PDEATHSIG_PPID=$$ /tmp/child TERM & sleep 1; kill -KILL $$'
+//	pgrep -x child    # nothing: the child died of SIGTERM with its sh
+//
+// It needs the C library installed (see the package documentation of
+// github.com/pdeathsig/pdeathsig/go/pdeathsig).
 package main
 
 import (
@@ -63,7 +73,7 @@ func main() {
 		} else if errors.Is(err, syscall.EINVAL) {
 			hint = " (bad signal, or PDEATHSIG_PPID is not a pid)"
 		}
-		fmt.Fprintf(os.Stderr, "%s: pdeathsig.Arm(%d): %v%s\n", os.Args[0], int(sig), err, hint)
+		fmt.Fprintf(os.Stderr, "%s: %v (signal %d)%s\n", os.Args[0], err, int(sig), hint)
 		os.Exit(1)
 	}
 
