@@ -1,18 +1,17 @@
 //! The arming logic: `prctl(PR_SET_PDEATHSIG)`, then the check that closes
 //! the race with a parent that died before the setting took effect.
 
-use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
 use core::time::Duration;
 use libc::{c_int, pid_t};
 
-use crate::environ::{self, Mode, MAX_GRACE};
+use crate::environ::{self, Mode, Stamp, MAX_GRACE};
 use crate::error::Error;
 use crate::signal::Signal;
 use crate::sys;
+use crate::verdict::{self, Verdict};
 use crate::watch;
-
-/// How far up the process tree the stale-stamp rule looks (`/proc` reads).
-const MAX_ANCESTRY_DEPTH: usize = 1024;
+pub use crate::verdict::Armed;
 
 /// `getppid()` as seen by the load-time constructor; 0 until it has run.
 static LOAD_TIME_PARENT: AtomicI32 = AtomicI32::new(0);
@@ -32,42 +31,12 @@ fn load_time_parent() -> pid_t {
 }
 
 /// The last successful arming, for [`rearm_parent_death_signal`]: signal
-/// (0: never armed), expected parent, mode (0 prctl, 1 process), grace (ms).
+/// (0: never armed), expected parent, mode (0 prctl, 1 process), grace
+/// (nanoseconds, 0 for none: kept exact, rounded only when armed).
 static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
 static LAST_EXPECTED: AtomicI32 = AtomicI32::new(0);
 static LAST_MODE: AtomicU8 = AtomicU8::new(0);
-static LAST_GRACE_MS: AtomicU32 = AtomicU32::new(0);
-
-/// How the parent was found alive after arming.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Armed {
-    /// `getppid()` is the expected parent: the usual case.
-    Parent(pid_t),
-    /// `getppid()` is 0: the parent is outside our PID namespace (see
-    /// pid_namespaces(7)). The kernel still signals us when it dies.
-    OutsideNamespace,
-    /// The expected pid is our own: we were re-exec'd by a process that had
-    /// armed and stamped itself (`sh -c 'exec prog'`).
-    ReExec,
-    /// The expected pid is an ancestor of our parent: a process between them
-    /// (a subshell, a static binary, a set-user-ID program) did not re-stamp
-    /// `PDEATHSIG_PPID`. The stamped process is alive, so this is no death.
-    Ancestor {
-        /// Our parent, `getppid()`.
-        parent: pid_t,
-        /// The expected pid, found above `parent`.
-        stamped: pid_t,
-    },
-    /// `/proc` could not be read to tell a stale stamp from a death; the
-    /// guard is armed against the current parent and did not signal.
-    Unverified {
-        /// Our parent, `getppid()`.
-        parent: pid_t,
-        /// The expected pid.
-        expected: pid_t,
-    },
-}
+static LAST_GRACE_NS: AtomicU64 = AtomicU64::new(0);
 
 /// Arms `sig` to be delivered when the parent dies, and closes the race with
 /// a parent that already died.
@@ -238,34 +207,38 @@ pub fn arm_parent_death_signal_with(options: &Options) -> Result<Armed, Error> {
             return Err(Error::GraceNeedsProcessMode);
         }
     }
-    let expected = match options.parent {
+    let stamp = match options.parent {
         Some(pid) if pid <= 0 => return Err(Error::InvalidParentPid(pid)),
-        Some(pid) => pid,
-        None => match environ::exported_parent()? {
-            Some(pid) => pid,
-            None => load_time_parent(),
+        Some(pid) => Stamp::pid(pid),
+        None => match environ::exported_stamp()? {
+            Some(stamp) => stamp,
+            None => Stamp::pid(load_time_parent()),
         },
     };
-    arm_checked_options(sig, expected, options.mode, options.grace)
+    arm_checked_options(sig, &stamp, options.mode, options.grace)
 }
 
-/// Arms validated options against `expected` and remembers them for
-/// [`rearm_parent_death_signal`].
+/// Arms validated options against `stamp` and remembers them for
+/// [`rearm_parent_death_signal`]. A signal this process ignores is armed,
+/// and reported as [`Error::SignalIgnored`].
 fn arm_checked_options(
     sig: Signal,
-    expected: pid_t,
+    stamp: &Stamp,
     mode: Mode,
     grace: Option<Duration>,
 ) -> Result<Armed, Error> {
     let armed = match mode {
-        Mode::Prctl => arm_and_check(sig, expected)?,
-        Mode::Process => watch::watch(sig, expected, grace)?,
+        Mode::Prctl => arm_and_check(sig, stamp)?,
+        Mode::Process => watch::watch(sig, stamp, grace)?,
     };
     LAST_SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
-    LAST_EXPECTED.store(expected, Ordering::Relaxed);
+    LAST_EXPECTED.store(stamp.pid, Ordering::Relaxed);
     LAST_MODE.store(u8::from(mode == Mode::Process), Ordering::Relaxed);
-    let grace_ms = grace.map_or(0, |g| u32::try_from(g.as_millis()).unwrap_or(u32::MAX));
-    LAST_GRACE_MS.store(grace_ms, Ordering::Relaxed);
+    let grace_ns = grace.map_or(0, |g| u64::try_from(g.as_nanos()).unwrap_or(u64::MAX));
+    LAST_GRACE_NS.store(grace_ns, Ordering::Relaxed);
+    if sys::signal_ignored(sig.as_raw()) {
+        return Err(Error::SignalIgnored { signal: sig, armed });
+    }
     Ok(armed)
 }
 
@@ -288,7 +261,8 @@ fn arm_checked_options(
 ///
 /// [`Error::NothingToRearm`] when nothing was armed in this process (also
 /// after an exec: the state lives in memory), and the errors of
-/// [`arm_parent_death_signal_with`].
+/// [`arm_parent_death_signal_with`]. The grace period is the one given,
+/// exactly (sub-millisecond parts included).
 ///
 /// # Example
 ///
@@ -315,9 +289,9 @@ pub fn rearm_parent_death_signal() -> Result<Armed, Error> {
     }
     if LAST_MODE.load(Ordering::Relaxed) == 1 {
         options = options.mode(Mode::Process);
-        let grace_ms = LAST_GRACE_MS.load(Ordering::Relaxed);
-        if grace_ms > 0 {
-            options = options.grace(Duration::from_millis(u64::from(grace_ms)));
+        let grace_ns = LAST_GRACE_NS.load(Ordering::Relaxed);
+        if grace_ns > 0 {
+            options = options.grace(Duration::from_nanos(grace_ns));
         }
     }
     options.arm()
@@ -345,18 +319,45 @@ pub fn rearm_parent_death_signal() -> Result<Armed, Error> {
 #[doc(alias = "PDEATHSIG_GRACE")]
 #[doc(alias = "pdeathsig")]
 pub fn arm_parent_death_signal_from_env() -> Result<Option<Armed>, Error> {
-    // One getenv when nothing is asked for: the constructor's common case.
-    let Some(config) = environ::EnvConfig::from_env_if_requested()? else {
+    arm_from_config(environ::EnvConfig::from_env()?)
+}
+
+/// [`arm_parent_death_signal_from_env`] for the load-time constructor: one
+/// getenv(3) when `PDEATHSIG` is unset, no std.
+///
+/// # Safety
+///
+/// No other thread may change the environment meanwhile (before `main`).
+#[cfg(feature = "auto-arm")]
+pub(crate) unsafe fn arm_from_env_at_load() -> Result<Option<Armed>, Error> {
+    // SAFETY: the caller's guarantee.
+    match unsafe { environ::EnvConfig::from_raw_env_if_requested() }? {
+        Some(config) => arm_from_config(config),
+        None => Ok(None),
+    }
+}
+
+/// Arms as a parsed environment asks. A parent-death signal already set
+/// (by the spawner between fork(2) and execve(2): `unshare --kill-child`,
+/// Go's `SysProcAttr.Pdeathsig`, bwrap; execve keeps it) is kept in prctl
+/// mode: the environment never replaces a setting someone chose for this
+/// process, and the race check then uses that signal.
+fn arm_from_config(config: environ::EnvConfig) -> Result<Option<Armed>, Error> {
+    let Some(mut sig) = config.signal else {
         return Ok(None);
     };
-    let Some(sig) = config.signal else {
-        return Ok(None);
-    };
+    if config.mode == Mode::Prctl {
+        if let Some(kept) = sys::get_pdeathsig().ok().and_then(Signal::from_raw) {
+            sig = kept;
+        }
+    }
     // EnvConfig has checked every value (signal, pid, mode, grace and the
-    // grace-needs-process-mode rule), and read PDEATHSIG_PPID: unset means
-    // the load-time parent, which is 0 across a PID namespace.
-    let expected = config.parent.unwrap_or_else(load_time_parent);
-    arm_checked_options(sig, expected, config.mode, config.grace).map(Some)
+    // grace-needs-process-mode rule). PDEATHSIG_PPID unset means the
+    // load-time parent, which is 0 across a PID namespace.
+    let stamp = config
+        .stamp
+        .unwrap_or_else(|| Stamp::pid(load_time_parent()));
+    arm_checked_options(sig, &stamp, config.mode, config.grace).map(Some)
 }
 
 /// The signal armed for this process, `None` when nothing is armed.
@@ -404,90 +405,29 @@ fn valid_signal(n: c_int) -> Result<Signal, Error> {
     Signal::from_raw(n).ok_or(Error::InvalidSignal(n))
 }
 
-/// The prctl, then the race check.
-fn arm_and_check(sig: Signal, expected: pid_t) -> Result<Armed, Error> {
+/// The prctl, then the race check (see `verdict.rs`).
+fn arm_and_check(sig: Signal, stamp: &Stamp) -> Result<Armed, Error> {
     sys::set_pdeathsig(sig.as_raw()).map_err(|errno| Error::Prctl {
         op: "PR_SET_PDEATHSIG",
         errno,
     })?;
     let parent = sys::getppid();
-    let verdict = judge(expected, parent);
-    match verdict {
-        Some(armed) => Ok(armed),
-        None => {
+    match verdict::judge(stamp, parent) {
+        Verdict::Alive { armed, .. } => Ok(armed),
+        Verdict::Gone => {
             sys::kill_self(sig.as_raw());
             Err(Error::ParentDied {
                 signal: sig,
-                expected,
+                expected: stamp.pid,
                 parent,
             })
         }
     }
 }
 
-/// Is the expected parent alive, given the parent we have after arming?
-/// `None` means it is gone. Never compares with 1: reapers have any pid.
-pub(crate) fn judge(expected: pid_t, parent: pid_t) -> Option<Armed> {
-    if parent == expected {
-        return Some(Armed::Parent(parent));
-    }
-    if parent == 0 {
-        return Some(Armed::OutsideNamespace);
-    }
-    if expected == sys::getpid() {
-        return Some(Armed::ReExec);
-    }
-    // The rare path: a stale stamp or a real death. Walk up from our parent.
-    let mut pid = parent;
-    for _ in 0..MAX_ANCESTRY_DEPTH {
-        let Some(up) = sys::parent_of(pid) else {
-            // Our own parent unreadable: /proc is missing. Never kill on a guess.
-            return if pid == parent {
-                Some(Armed::Unverified { parent, expected })
-            } else {
-                None
-            };
-        };
-        if up == expected {
-            return Some(Armed::Ancestor {
-                parent,
-                stamped: expected,
-            });
-        }
-        if up <= 0 {
-            return None;
-        }
-        pid = up;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn judge_cases() {
-        let me = sys::getpid();
-        let parent = sys::getppid();
-        assert_eq!(judge(parent, parent), Some(Armed::Parent(parent)));
-        assert_eq!(judge(12345, 0), Some(Armed::OutsideNamespace));
-        assert_eq!(judge(me, parent), Some(Armed::ReExec));
-        // Our parent's parent, seen from our parent: an ancestor.
-        if let Some(grand) = sys::parent_of(parent) {
-            if grand > 0 {
-                assert_eq!(
-                    judge(grand, parent),
-                    Some(Armed::Ancestor {
-                        parent,
-                        stamped: grand
-                    })
-                );
-            }
-        }
-        // A pid that is none of these (pid_max is at most 2^22).
-        assert_eq!(judge(i32::MAX, parent), None);
-    }
 
     #[test]
     fn invalid_arguments_arm_nothing() {

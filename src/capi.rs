@@ -28,7 +28,7 @@ fn report<T>(result: Result<T, Error>) -> Result<T, c_int> {
 /// current parent), `sig` is sent to this process at once.
 ///
 /// Returns 0 on success. Returns -1 with errno set on failure: EINVAL for a
-/// signal outside 1..SIGRTMAX or a bad PDEATHSIG_PPID (nothing armed);
+/// signal outside 1..31 and SIGRTMIN..SIGRTMAX or a bad PDEATHSIG_PPID (nothing armed);
 /// ESRCH when the parent had already died and this process survived the
 /// signal it was sent (caught, ignored or blocked). Wraps
 /// prctl(PR_SET_PDEATHSIG), see PR_SET_PDEATHSIG(2const).

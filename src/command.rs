@@ -12,7 +12,7 @@ use std::string::ToString;
 
 use libc::{c_int, pid_t};
 
-use crate::environ::{PDEATHSIG, PDEATHSIG_PPID};
+use crate::environ::{Stamp, PDEATHSIG, PDEATHSIG_PPID};
 use crate::signal::Signal;
 use crate::sys;
 
@@ -176,7 +176,7 @@ impl ParentDeathSignalExt for Command {
         // Captured here, in the parent, before the fork: the only value the
         // child can trust (its own getppid() may already be a reaper's).
         let parent = std::process::id() as pid_t;
-        self.env(PDEATHSIG_PPID, parent.to_string());
+        self.env(PDEATHSIG_PPID, Stamp::now(parent).to_string());
         let raw = sig.as_raw();
         let hook = move || match arm_in_fork_child(raw, parent) {
             Ok(()) => Ok(()),
@@ -191,8 +191,9 @@ impl ParentDeathSignalExt for Command {
     }
 
     fn parent_death_signal_env(&mut self, sig: Signal) -> &mut Self {
+        let parent = std::process::id() as pid_t;
         self.env(PDEATHSIG, sig.as_raw().to_string())
-            .env(PDEATHSIG_PPID, std::process::id().to_string())
+            .env(PDEATHSIG_PPID, Stamp::now(parent).to_string())
     }
 
     fn parent_death_signal_preload(
@@ -200,13 +201,15 @@ impl ParentDeathSignalExt for Command {
         sig: Signal,
         library: impl AsRef<Path>,
     ) -> io::Result<&mut Self> {
-        let library = library.as_ref().as_os_str();
+        let library = absolute_library(library.as_ref())?;
+        let library = library.as_os_str();
         check_preload_path(library)?;
         let current = match self
             .get_envs()
             .find(|(k, _)| *k == OsStr::new("LD_PRELOAD"))
         {
             Some((_, value)) => value.map(OsStr::to_os_string),
+            None if clears_environment(self) => None,
             None => std::env::var_os("LD_PRELOAD"),
         };
         let preload = append_preload(current.as_deref(), library);
@@ -248,6 +251,24 @@ fn default_unless_ignored(sig: c_int) {
         let dfl: libc::sigaction = core::mem::zeroed();
         libc::sigaction(sig, &dfl, core::ptr::null_mut());
     }
+}
+
+/// A relative library path made absolute against the current directory:
+/// the child may run elsewhere (`current_dir`), and ld.so resolves a
+/// relative `LD_PRELOAD` entry against the child's own directory.
+fn absolute_library(library: &Path) -> io::Result<std::path::PathBuf> {
+    if library.is_absolute() || library.as_os_str().is_empty() {
+        return Ok(library.to_path_buf());
+    }
+    Ok(std::env::current_dir()?.join(library))
+}
+
+/// Was [`Command::env_clear`] called? std has no stable getter yet
+/// (`get_env_clear` is unstable), but the alternate `Debug` form of a
+/// `Command` shows `clear: true`. Should that form change, the answer is
+/// "no", and the parent's `LD_PRELOAD` is kept, as before.
+fn clears_environment(cmd: &Command) -> bool {
+    format!("{cmd:#?}").contains("clear: true")
 }
 
 fn check_preload_path(library: &OsStr) -> io::Result<()> {

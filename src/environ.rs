@@ -3,20 +3,21 @@
 //! `PDEATHSIG_MODE` (`prctl` or `process`) and `PDEATHSIG_GRACE` (the delay
 //! before SIGKILL, process mode only).
 //!
-//! Parsing is pure ([`EnvConfig::from_lookup`]); reading uses getenv(3) and
-//! never allocates. Stamping (a process armed at load time writes its own
-//! pid into `PDEATHSIG_PPID` for its children) is the one place that may
-//! allocate, inside setenv(3).
+//! Parsing is pure ([`EnvConfig::from_lookup`], [`Stamp::parse`]). Reading
+//! goes through `std::env` when the `std` feature is on (its lock orders it
+//! with `std::env::set_var`), and through getenv(3) in the load-time
+//! constructor (before `main`, single-threaded) and in the `no_std` C
+//! library (whose callers follow getenv(3)'s own rule). Writing the stamp
+//! into the environment is `stamp.rs`'s business.
 
+#[cfg(any(feature = "auto-arm", not(feature = "std")))]
 use core::ffi::CStr;
 use core::time::Duration;
 use libc::pid_t;
 
 use crate::error::{Error, InvalidEnv};
 use crate::signal::Signal;
-use crate::text::parse_decimal;
-#[cfg(feature = "auto-arm")]
-use crate::text::{Buf, Sink};
+use crate::text::{parse_decimal, Sink};
 
 /// Name of the variable that asks for arming at load time: a signal such as
 /// `TERM`, `SIGKILL`, `15` or `RTMIN+2`. Unset or empty: do nothing.
@@ -24,6 +25,12 @@ pub const PDEATHSIG: &str = "PDEATHSIG";
 
 /// Name of the variable holding the expected parent's pid, exported by the
 /// spawner into the child's environment. Closes the start-up race.
+///
+/// A plain pid (`PDEATHSIG_PPID=$$`) is valid. pdeathsig itself writes
+/// `PID:TICKS` (or `PID:TICKS:WATCHED` in process mode): `TICKS` is when the
+/// stamp was written, in clock ticks of `CLOCK_BOOTTIME`, the clock and unit
+/// of the start time in `/proc/PID/stat`; it lets a child tell a parent that
+/// inherited the stamp from a reaper that adopted it (see [`Stamp`]).
 pub const PDEATHSIG_PPID: &str = "PDEATHSIG_PPID";
 
 /// Name of the variable choosing how the parent is watched: `prctl` (the
@@ -46,9 +53,13 @@ pub const PDEATHSIG_GRACE: &str = "PDEATHSIG_GRACE";
 #[doc(alias = "PDEATHSIG_GRACE")]
 pub const MAX_GRACE: Duration = Duration::from_secs(3600);
 
+#[cfg(any(feature = "auto-arm", not(feature = "std")))]
 const PDEATHSIG_C: &CStr = c"PDEATHSIG";
-const PDEATHSIG_PPID_C: &CStr = c"PDEATHSIG_PPID";
+#[cfg(any(feature = "auto-arm", not(feature = "std")))]
+pub(crate) const PDEATHSIG_PPID_C: &CStr = c"PDEATHSIG_PPID";
+#[cfg(any(feature = "auto-arm", not(feature = "std")))]
 const PDEATHSIG_MODE_C: &CStr = c"PDEATHSIG_MODE";
+#[cfg(any(feature = "auto-arm", not(feature = "std")))]
 const PDEATHSIG_GRACE_C: &CStr = c"PDEATHSIG_GRACE";
 
 /// How the parent's death is noticed.
@@ -130,6 +141,8 @@ pub struct EnvConfig {
     pub signal: Option<Signal>,
     /// `PDEATHSIG_PPID`: the pid the spawner exported as our parent.
     pub parent: Option<pid_t>,
+    /// `PDEATHSIG_PPID` whole: the pid, and when it was stamped.
+    pub(crate) stamp: Option<Stamp>,
     /// `PDEATHSIG_MODE`: [`Mode::Prctl`] when unset.
     pub mode: Mode,
     /// `PDEATHSIG_GRACE`: the delay before SIGKILL (process mode only).
@@ -179,7 +192,9 @@ impl EnvConfig {
             config.signal = Some(Signal::parse(text).ok_or_else(|| bad(PDEATHSIG, text))?);
         }
         if let Some(text) = get(PDEATHSIG_PPID) {
-            config.parent = Some(parse_pid(text).ok_or_else(|| bad(PDEATHSIG_PPID, text))?);
+            let stamp = Stamp::parse(text).ok_or_else(|| bad(PDEATHSIG_PPID, text))?;
+            config.parent = Some(stamp.pid);
+            config.stamp = Some(stamp);
         }
         if let Some(text) = get(PDEATHSIG_MODE) {
             config.mode = Mode::parse(text).ok_or_else(|| bad(PDEATHSIG_MODE, text))?;
@@ -193,69 +208,168 @@ impl EnvConfig {
         Ok(config)
     }
 
-    /// [`EnvConfig::from_lookup`] over the process environment (getenv(3)).
+    /// [`EnvConfig::from_lookup`] over the process environment: through
+    /// `std::env` with the `std` feature (ordered with `std::env::set_var`
+    /// by std's lock), getenv(3) without it (the C library: do not change
+    /// the environment from another thread meanwhile, as getenv(3) asks).
     ///
     /// # Errors
     ///
     /// As [`EnvConfig::from_lookup`].
     #[doc(alias = "getenv")]
     pub fn from_env() -> Result<EnvConfig, Error> {
-        EnvConfig::from_lookup(lookup_env)
+        #[cfg(feature = "std")]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let names = [PDEATHSIG, PDEATHSIG_PPID, PDEATHSIG_MODE, PDEATHSIG_GRACE];
+            let values = names.map(std::env::var_os);
+            EnvConfig::from_lookup(|name| {
+                let i = names.iter().position(|&n| n == name)?;
+                values.get(i)?.as_deref().map(|v| v.as_bytes())
+            })
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            // SAFETY: without std there is no environment lock to take; the
+            // C ABI documents getenv(3)'s rule for its callers.
+            EnvConfig::from_lookup(|name| unsafe { lookup_raw(name) })
+        }
     }
 
-    /// [`EnvConfig::from_env`] when `PDEATHSIG` is set, `Ok(None)` (and no
-    /// other variable read) when it is not: the load-time constructor's
-    /// fast path is one getenv(3), and `PDEATHSIG` is read only once.
-    pub(crate) fn from_env_if_requested() -> Result<Option<EnvConfig>, Error> {
-        let Some(signal) = getenv(PDEATHSIG_C) else {
+    /// [`EnvConfig::from_lookup`] over getenv(3) when `PDEATHSIG` is set,
+    /// `Ok(None)` (and no other variable read) when it is not: the load-time
+    /// constructor's fast path is one getenv(3).
+    ///
+    /// # Safety
+    ///
+    /// No other thread may change the environment meanwhile: the constructor
+    /// runs before `main` (see `load.rs` for dlopen(3)).
+    #[cfg(feature = "auto-arm")]
+    pub(crate) unsafe fn from_raw_env_if_requested() -> Result<Option<EnvConfig>, Error> {
+        // SAFETY: the caller's guarantee.
+        let Some(signal) = (unsafe { crate::sys::getenv(PDEATHSIG_C) }) else {
             return Ok(None);
         };
         EnvConfig::from_lookup(|name| match name {
             PDEATHSIG => Some(signal),
-            other => lookup_env(other),
+            // SAFETY: the caller's guarantee.
+            other => unsafe { lookup_raw(other) },
         })
         .map(Some)
     }
 }
 
-/// The protocol's variables, by name, from the process environment.
-fn lookup_env(name: &str) -> Option<&'static [u8]> {
-    match name {
-        PDEATHSIG => getenv(PDEATHSIG_C),
-        PDEATHSIG_PPID => getenv(PDEATHSIG_PPID_C),
-        PDEATHSIG_MODE => getenv(PDEATHSIG_MODE_C),
-        PDEATHSIG_GRACE => getenv(PDEATHSIG_GRACE_C),
-        _ => None,
-    }
+#[cfg(any(feature = "auto-arm", not(feature = "std")))]
+/// The protocol's variables, by name, through getenv(3).
+///
+/// # Safety
+///
+/// As [`crate::sys::getenv`]: no concurrent change of the environment.
+unsafe fn lookup_raw(name: &str) -> Option<&'static [u8]> {
+    let cname = match name {
+        PDEATHSIG => PDEATHSIG_C,
+        PDEATHSIG_PPID => PDEATHSIG_PPID_C,
+        PDEATHSIG_MODE => PDEATHSIG_MODE_C,
+        PDEATHSIG_GRACE => PDEATHSIG_GRACE_C,
+        _ => return None,
+    };
+    // SAFETY: the caller's guarantee.
+    unsafe { crate::sys::getenv(cname) }
 }
 
-/// [`EnvConfig::from_lookup`]'s rules applied to one variable only, read
-/// from the environment.
-fn one_variable(var: &'static str) -> Result<EnvConfig, Error> {
-    EnvConfig::from_lookup(|name| if name == var { lookup_env(var) } else { None })
+/// A parsed `PDEATHSIG_PPID`: `PID`, `PID:TICKS` or `PID:TICKS:WATCHED`.
+///
+/// `PID` is the process the child should have as its parent (the
+/// spawner, or the process that stamped itself at load time). `TICKS` is
+/// when the stamp was written, in clock ticks since boot (`CLOCK_BOOTTIME`,
+/// the clock and unit of field 22 of `/proc/PID/stat`, see proc_pid_stat(5)):
+/// a process that started after it inherited the stamp, while a reaper
+/// that adopts orphans is older than it. `WATCHED` (process mode) is the
+/// process the stamper watches, for the stamper itself after a re-exec.
+/// Every field is decimal digits (leading zeros allowed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// The expected parent pid.
+    pub pid: pid_t,
+    /// When the stamp was written, in clock ticks since boot.
+    pub ticks: Option<u64>,
+    /// The process the stamper watched (process mode).
+    pub watched: Option<pid_t>,
 }
 
-/// getenv(3) as bytes. Empty values count as unset.
-fn getenv(name: &CStr) -> Option<&'static [u8]> {
-    // SAFETY: `name` is NUL-terminated. getenv returns NULL or a pointer into
-    // the environment, which stays valid until the variable is changed;
-    // callers use the bytes at once (the 'static lifetime is not relied on
-    // across any setenv).
-    let value = unsafe { libc::getenv(name.as_ptr()) };
-    if value.is_null() {
-        return None;
+impl Stamp {
+    /// A plain pid, as a spawner that knows no better exports it.
+    pub fn pid(pid: pid_t) -> Stamp {
+        Stamp {
+            pid,
+            ticks: None,
+            watched: None,
+        }
     }
-    // SAFETY: a non-NULL getenv result is a NUL-terminated string.
-    let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
-    if bytes.is_empty() {
-        None
-    } else {
-        Some(bytes)
+
+    /// `pid`, stamped now (clock_gettime(2) `CLOCK_BOOTTIME`, no system call
+    /// through the vDSO). A plain pid if the clock cannot be read.
+    pub fn now(pid: pid_t) -> Stamp {
+        Stamp {
+            pid,
+            ticks: crate::sys::boot_ticks(),
+            watched: None,
+        }
+    }
+
+    /// Parses `PID`, `PID:TICKS` or `PID:TICKS:WATCHED`; `None` for anything
+    /// else. Pure: no system call, no allocation, no panic.
+    pub fn parse(text: &[u8]) -> Option<Stamp> {
+        let mut fields = text.split(|&b| b == b':');
+        let pid = parse_pid(fields.next()?)?;
+        let ticks = fields.next().map(parse_decimal);
+        let watched = fields.next().map(parse_pid);
+        if fields.next().is_some() {
+            return None;
+        }
+        Some(Stamp {
+            pid,
+            ticks: match ticks {
+                Some(t) => Some(t?),
+                None => None,
+            },
+            watched: match watched {
+                Some(w) => Some(w?),
+                None => None,
+            },
+        })
+    }
+
+    /// Writes the stamp as [`Stamp::parse`] reads it, with the pid padded
+    /// by leading zeros to `min_len` bytes in all when that is longer.
+    pub(crate) fn write(&self, out: &mut dyn Sink, min_len: usize) {
+        let mut rest = [0u8; 48];
+        let mut tail = crate::text::Buf::new(&mut rest);
+        if let Some(ticks) = self.ticks {
+            tail.put(b":");
+            tail.put_int(i64::try_from(ticks).unwrap_or(i64::MAX));
+            if let Some(watched) = self.watched {
+                tail.put(b":");
+                tail.put_int(i64::from(watched));
+            }
+        }
+        let digits = crate::text::decimal_len(u64::try_from(self.pid).unwrap_or(0));
+        let len = digits + tail.as_bytes().len();
+        for _ in len..min_len {
+            out.put(b"0");
+        }
+        out.put_int(i64::from(self.pid));
+        out.put(tail.as_bytes());
     }
 }
 
 /// What [`parse_pid`] accepts, for messages.
 pub const PID_ACCEPTED: &str = "accepted: a process id, a decimal number from 1 to 2147483647";
+
+/// What [`Stamp::parse`] accepts, for messages about `PDEATHSIG_PPID`.
+pub(crate) const STAMP_ACCEPTED: &str =
+    "accepted: a process id from 1 to 2147483647 (PDEATHSIG_PPID=$$), or PID:TICKS \
+     as pdeathsig writes it";
 
 /// Parses a pid as `PDEATHSIG_PPID` spells it: decimal digits only (leading
 /// zeros allowed), 1 to `i32::MAX`. Takes bytes because environment values
@@ -266,105 +380,47 @@ pub fn parse_pid(text: &[u8]) -> Option<pid_t> {
         .filter(|&pid| pid > 0)
 }
 
+impl core::fmt::Display for Stamp {
+    /// `PID`, `PID:TICKS` or `PID:TICKS:WATCHED`, as [`Stamp::parse`] reads.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut out = crate::error::FmtSink::new(f);
+        self.write(&mut out, 0);
+        out.finish()
+    }
+}
+
+/// [`EnvConfig::from_lookup`]'s rules applied to one variable only, read
+/// as [`EnvConfig::from_env`] reads.
+fn one_variable(var: &'static str) -> Result<EnvConfig, Error> {
+    #[cfg(feature = "std")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let value = std::env::var_os(var);
+        EnvConfig::from_lookup(|name| (name == var).then_some(value.as_deref()?.as_bytes()))
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        // SAFETY: as in EnvConfig::from_env.
+        EnvConfig::from_lookup(|name| if name == var { unsafe { lookup_raw(var) } } else { None })
+    }
+}
+
 /// The signal `PDEATHSIG` asks for: `Ok(None)` when unset or empty.
+#[doc(hidden)]
 pub fn requested_signal() -> Result<Option<Signal>, Error> {
     one_variable(PDEATHSIG).map(|config| config.signal)
 }
 
 /// The parent pid the spawner exported in `PDEATHSIG_PPID`: `Ok(None)` when
 /// unset or empty.
+#[doc(hidden)]
 pub fn exported_parent() -> Result<Option<pid_t>, Error> {
     one_variable(PDEATHSIG_PPID).map(|config| config.parent)
 }
 
-#[cfg(feature = "auto-arm")]
-/// Writes `PDEATHSIG_PPID=<our pid>` into the environment so that children
-/// that arm themselves compare against this process.
-///
-/// When the spawner already set `PDEATHSIG_PPID` and the value lies in the
-/// environment block the kernel wrote on the main thread's stack at exec,
-/// the digits are overwritten in place (padded with leading zeros, which
-/// [`parse_pid`] accepts): no allocation. Otherwise (unset, too short, or a
-/// string that setenv(3)/putenv(3) put elsewhere) it falls back to setenv(3).
-/// In-place stamping also changes the value that a Go program (cgo) reads
-/// from the initial stack for its own `os.Environ`.
-///
-/// # Safety
-///
-/// No other thread may read or write the environment meanwhile (setenv(3)
-/// is not thread-safe either). The load-time constructor calls this before
-/// `main`.
-pub(crate) unsafe fn stamp_own_pid() {
-    let mut storage = [0u8; 16];
-    let mut value = Buf::new(&mut storage);
-    value.put_int(i64::from(crate::sys::getpid()));
-    if value.overflowed() {
-        return;
-    }
-    let digits = value.as_bytes();
-
-    // SAFETY: the name is NUL-terminated; the result is NULL or a pointer to
-    // the NUL-terminated value inside the environment.
-    let current = unsafe { libc::getenv(PDEATHSIG_PPID_C.as_ptr()) };
-    if !current.is_null() {
-        // SAFETY: a non-NULL getenv result is a NUL-terminated string.
-        let old_len = unsafe { CStr::from_ptr(current) }.to_bytes().len();
-        // Where the kernel put the initial environment: the strings lie
-        // between the `environ` array (argc, argv[], envp[] and the auxiliary
-        // vector come first, at the initial stack pointer) and the executable
-        // name of AT_EXECFN, which execve(2) copies to the very top of the
-        // new stack, above the environment strings. Both bounds and the
-        // string are then on the main thread's stack, above our own frame
-        // (`marker`): one writable mapping. The thread check matters only
-        // under dlopen(3) from another thread, whose stack is elsewhere.
-        let marker = 0u8;
-        let frame = core::ptr::addr_of!(marker) as usize;
-        // SAFETY: `environ` is libc's variable; reading the pointer is a plain
-        // load (the caller guarantees no concurrent writer).
-        let array = unsafe { core::ptr::addr_of!(libc::environ).read() } as usize;
-        // SAFETY: getauxval has no preconditions; 0 when AT_EXECFN is absent.
-        let top = unsafe { libc::getauxval(libc::AT_EXECFN) } as usize;
-        // SAFETY: gettid has no preconditions.
-        let main_thread =
-            unsafe { libc::syscall(libc::SYS_gettid) } as i64 == i64::from(crate::sys::getpid());
-        let start = current as usize;
-        let in_initial_block = main_thread
-            && top != 0
-            && frame < array
-            && array < start
-            && start.checked_add(old_len + 1).is_some_and(|end| end <= top);
-        if in_initial_block && digits.len() <= old_len {
-            let pad = old_len - digits.len();
-            // SAFETY: `[start, start + old_len)` holds the value's bytes, on
-            // the main thread's stack (checked above), so it is mapped and
-            // writable. The environment owns it (the kernel wrote it there,
-            // or a putenv(3) made it part of the environment, which POSIX
-            // says changes when the string does). Only existing digits are
-            // replaced: the length and the NUL stay, so no reader can run
-            // past the end. No other thread reads it (caller's guarantee).
-            unsafe {
-                let dst = current.cast::<u8>();
-                core::ptr::write_bytes(dst, b'0', pad);
-                core::ptr::copy_nonoverlapping(digits.as_ptr(), dst.add(pad), digits.len());
-            }
-            return;
-        }
-    }
-
-    value.put(b"\0");
-    if value.overflowed() {
-        return;
-    }
-    // SAFETY: both strings are NUL-terminated; the caller guarantees that no
-    // other thread touches the environment. A failure (ENOMEM) leaves the old
-    // value, which the ancestor rule in arm.rs tolerates.
-    unsafe {
-        libc::setenv(
-            PDEATHSIG_PPID_C.as_ptr(),
-            value.as_bytes().as_ptr().cast(),
-            1,
-        );
-    }
+/// `PDEATHSIG_PPID` whole, as the verdict uses it.
+pub(crate) fn exported_stamp() -> Result<Option<Stamp>, Error> {
+    one_variable(PDEATHSIG_PPID).map(|config| config.stamp)
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ const VALUE_KEEP: usize = 40;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// The signal number is not between 1 and `SIGRTMAX`. errno `EINVAL`.
+    /// The signal number is not 1 to 31 nor `SIGRTMIN` to `SIGRTMAX` (see
+    /// [`Signal`](crate::Signal)). errno `EINVAL`.
     InvalidSignal(c_int),
     /// The expected parent pid is not a positive pid. errno `EINVAL`.
     InvalidParentPid(pid_t),
@@ -75,6 +76,18 @@ pub enum Error {
         watched: pid_t,
         /// The parent asked for now.
         requested: pid_t,
+    },
+    /// The signal is armed, but this process ignores it (`SIG_IGN`, see
+    /// sigaction(2)), so the parent's death will not end it: a background
+    /// job started by a non-interactive shell inherits SIGINT and SIGQUIT
+    /// ignored, and `nohup` ignores SIGHUP. The setting is in place (the
+    /// signal acts if the program later resets the disposition or installs
+    /// a handler); choose SIGTERM or SIGKILL instead. errno `ENOTSUP`.
+    SignalIgnored {
+        /// The signal that is ignored.
+        signal: Signal,
+        /// How the parent was found when arming.
+        armed: crate::Armed,
     },
     /// Nothing was armed before in this process, so there is nothing to
     /// re-arm ([`rearm_parent_death_signal`](crate::rearm_parent_death_signal)).
@@ -146,6 +159,7 @@ impl Error {
             }
             Error::Prctl { errno, .. } | Error::Watch { errno, .. } => *errno,
             Error::ParentDied { .. } => libc::ESRCH,
+            Error::SignalIgnored { .. } => libc::ENOTSUP,
             Error::GraceNeedsProcessMode | Error::InvalidGrace(_) | Error::NothingToRearm => {
                 libc::EINVAL
             }
@@ -160,7 +174,9 @@ impl Error {
             Error::InvalidSignal(n) => {
                 out.put(b"invalid signal ");
                 out.put_int(i64::from(*n));
-                out.put(b": expected a number from 1 to ");
+                out.put(b": expected a number from 1 to 31 or from ");
+                out.put_int(i64::from(libc::SIGRTMIN()));
+                out.put(b" to ");
                 out.put_int(i64::from(libc::SIGRTMAX()));
             }
             Error::InvalidParentPid(pid) => {
@@ -177,7 +193,7 @@ impl Error {
                 if bad.var == crate::environ::PDEATHSIG {
                     out.put(SIGNAL_ACCEPTED.as_bytes());
                 } else if bad.var == crate::environ::PDEATHSIG_PPID {
-                    out.put(crate::environ::PID_ACCEPTED.as_bytes());
+                    out.put(crate::environ::STAMP_ACCEPTED.as_bytes());
                 } else if bad.var == crate::environ::PDEATHSIG_MODE {
                     out.put(b"accepted: prctl (the default) or process, any case");
                 } else if bad.var == crate::environ::PDEATHSIG_GRACE {
@@ -238,6 +254,13 @@ impl Error {
                 out.put(b"; cannot also watch ");
                 out.put_int(i64::from(*requested));
                 out.put(b" (one watcher per process)");
+            }
+            Error::SignalIgnored { signal, .. } => {
+                signal.describe(out);
+                out.put(
+                    b" is ignored in this process (SIG_IGN): armed, but the parent's death \
+                      will not end it; use TERM or KILL",
+                );
             }
             Error::NothingToRearm => {
                 out.put(b"nothing to re-arm: no parent-death signal was armed in this process");

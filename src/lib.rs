@@ -61,10 +61,14 @@ mod load;
 mod panic_handler;
 #[cfg(target_os = "linux")]
 mod signal;
+#[cfg(all(target_os = "linux", feature = "auto-arm"))]
+mod stamp;
 #[cfg(target_os = "linux")]
 mod sys;
 #[cfg(target_os = "linux")]
 mod text;
+#[cfg(target_os = "linux")]
+mod verdict;
 #[cfg(target_os = "linux")]
 mod watch;
 
@@ -72,17 +76,19 @@ mod watch;
 pub use arm::{
     arm_parent_death_signal, arm_parent_death_signal_expecting, arm_parent_death_signal_from_env,
     arm_parent_death_signal_with, disarm_parent_death_signal, get_parent_death_signal,
-    rearm_parent_death_signal, Armed, Options,
+    rearm_parent_death_signal, Options,
 };
 #[cfg(all(target_os = "linux", feature = "std"))]
 pub use command::ParentDeathSignalExt;
 #[cfg(target_os = "linux")]
 pub use environ::{
     exported_parent, parse_grace, parse_pid, requested_signal, EnvConfig, Mode, MAX_GRACE,
-    PDEATHSIG, PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID, PID_ACCEPTED,
+    PDEATHSIG, PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID, PID_ACCEPTED, Stamp,
 };
 #[cfg(target_os = "linux")]
 pub use error::{Error, InvalidEnv};
+#[cfg(target_os = "linux")]
+pub use verdict::{Armed, UnverifiedReason};
 #[cfg(target_os = "linux")]
 pub use signal::{ParseSignalError, Signal, SIGNAL_ACCEPTED};
 

@@ -1,12 +1,21 @@
 //! The load-time constructor: runs before `main` in every program that links
 //! the crate, and in every process that loads `libpdeathsig.so` (LD_PRELOAD).
 //!
-//! Life before main: only libc calls, no allocation (setenv aside), no std
-//! I/O, no panics; a failure is one line on stderr and the program goes on.
+//! Life before main: only libc calls, no std, no panics; a failure is one
+//! line on stderr and the program goes on. Allocation happens only inside
+//! libc: setenv(3) when the stamp does not fit in place, and
+//! pthread_create(3) in process mode.
+//!
+//! Under dlopen(3) the constructor runs when the library is loaded, in the
+//! thread that loads it, while other threads of the program may run. The
+//! environment access here (getenv(3), and setenv(3) for the stamp) is then
+//! safe only if no other thread changes the environment meanwhile: the
+//! rule getenv(3) and setenv(3) state for any C program, which the README
+//! repeats for programs that dlopen the library with `PDEATHSIG` set.
 
 use crate::arm;
 #[cfg(feature = "auto-arm")]
-use crate::{environ, error};
+use crate::{error, stamp, sys, text, watch, Armed};
 
 /// Records the parent seen at load time (the fallback expected parent) and,
 /// with the `auto-arm` feature, arms as `PDEATHSIG` asks.
@@ -30,15 +39,50 @@ pub fn pdeathsig_at_load() {
 
 #[cfg(feature = "auto-arm")]
 fn arm_at_load() {
-    match arm::arm_parent_death_signal_from_env() {
-        Ok(None) => {}
-        // Survived the signal (caught or ignored): armed against the reaper,
-        // still the parent of our children.
-        Ok(Some(_)) | Err(error::Error::ParentDied { .. }) => {
-            // SAFETY: constructors run before main, while the process is
-            // single-threaded (or, under dlopen, inside the loader's lock).
-            unsafe { environ::stamp_own_pid() }
-        }
-        Err(err) => error::print_error(&err, b"; not armed"),
+    // SAFETY: before main, single-threaded; under dlopen, the documented
+    // rule above (no concurrent change of the environment).
+    let armed = match unsafe { arm::arm_from_env_at_load() } {
+        Ok(None) => return,
+        Ok(Some(armed)) => Some(armed),
+        Err(err) => match err {
+            // Armed, but to no effect: say so, loudly, once.
+            error::Error::SignalIgnored { armed, .. } => {
+                error::print_error(&err, b"");
+                Some(armed)
+            }
+            // Survived the signal (caught or ignored): armed against the
+            // reaper, still the parent of our children.
+            error::Error::ParentDied { .. } => None,
+            _ => {
+                error::print_error(&err, b"; not armed");
+                return;
+            }
+        },
+    };
+    if let Some(Armed::Unverified {
+        parent,
+        expected,
+        reason,
+    }) = armed
+    {
+        warn_unverified(parent, expected, reason);
     }
+    // SAFETY: as above.
+    unsafe { stamp::stamp_own_pid(watch::watched()) }
+}
+
+/// One line on stderr: armed, but the verdict could not be established.
+#[cfg(feature = "auto-arm")]
+fn warn_unverified(parent: libc::pid_t, expected: libc::pid_t, reason: crate::UnverifiedReason) {
+    use text::Sink;
+    let mut storage = [0u8; 240];
+    let mut line = text::Buf::new(&mut storage);
+    line.put(b"pdeathsig: cannot verify that parent process ");
+    line.put_int(i64::from(expected));
+    line.put(b" is alive (");
+    line.put(reason.as_str().as_bytes());
+    line.put(b"); armed against the current parent ");
+    line.put_int(i64::from(parent));
+    line.put(b", no signal sent\n");
+    sys::write_stderr(line.as_bytes());
 }

@@ -6,8 +6,13 @@ use libc::c_int;
 
 use crate::text::{parse_decimal, Sink};
 
-/// A valid signal number (1 to `SIGRTMAX`), as accepted by
-/// `prctl(PR_SET_PDEATHSIG)`.
+/// A valid signal number: a standard signal (1 to 31) or a real-time signal
+/// from libc's `SIGRTMIN` to `SIGRTMAX` (34 to 64 with glibc).
+///
+/// The numbers between 31 and `SIGRTMIN` (32 and 33 with glibc) are refused:
+/// the kernel would accept them, but the C library keeps them for itself
+/// (thread cancellation, `setuid` across threads) and a program never sees
+/// them, so a parent-death signal there would silently do nothing.
 ///
 /// Plain numbers work everywhere a `Signal` does: every arming function takes
 /// `impl Into<c_int>`, so `Signal::TERM` and `libc::SIGTERM` are both fine.
@@ -72,7 +77,8 @@ const MAX_NAME_LEN: usize = 16;
 /// What [`Signal::parse`] accepts, for error messages.
 pub const SIGNAL_ACCEPTED: &str =
     "accepted: a signal name with or without SIG in any case (TERM, SIGTERM, term), \
-     a number from 1 to SIGRTMAX (usually 64), RTMIN, RTMIN+n, RTMAX, RTMAX-n";
+     a number from 1 to 31 or from SIGRTMIN to SIGRTMAX (34 to 64 with glibc), \
+     RTMIN, RTMIN+n, RTMAX, RTMAX-n";
 
 impl Signal {
     /// `SIGHUP`.
@@ -94,10 +100,11 @@ impl Signal {
     /// `SIGTERM`: the usual choice, lets the child clean up.
     pub const TERM: Signal = Signal(libc::SIGTERM);
 
-    /// The signal numbered `n`, or `None` when `n` is not between 1 and
-    /// `SIGRTMAX` (see signal(7)).
+    /// The signal numbered `n`, or `None` when `n` is neither a standard
+    /// signal (1 to 31) nor between libc's `SIGRTMIN()` and `SIGRTMAX()`
+    /// (see signal(7), and [`Signal`] on 32 and 33).
     pub fn from_raw(n: c_int) -> Option<Signal> {
-        if (1..=libc::SIGRTMAX()).contains(&n) {
+        if (1..=31).contains(&n) || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
             Some(Signal(n))
         } else {
             None
@@ -280,6 +287,17 @@ mod tests {
     }
 
     #[test]
+    fn glibc_reserved_signals_are_refused() {
+        for n in 32..libc::SIGRTMIN() {
+            assert_eq!(Signal::from_raw(n), None, "{n}");
+            assert_eq!(Signal::parse(n.to_string().as_bytes()), None, "{n}");
+        }
+        assert_eq!(Signal::from_raw(31), Some(Signal(31)));
+        assert!(Signal::from_raw(libc::SIGRTMIN()).is_some());
+        assert_eq!(Signal::from_raw(libc::SIGRTMAX() + 1), None);
+    }
+
+    #[test]
     fn display() {
         assert_eq!(Signal::TERM.to_string(), "SIGTERM");
         assert_eq!(Signal::parse(b"RTMIN+3").unwrap().to_string(), "SIGRTMIN+3");
@@ -287,7 +305,6 @@ mod tests {
             Signal::from_raw(libc::SIGRTMAX()).unwrap().to_string(),
             "SIGRTMAX"
         );
-        assert_eq!(Signal::from_raw(32).unwrap().to_string(), "signal 32");
         assert_eq!(Signal::from_raw(0), None);
         assert_eq!("sigint".parse::<Signal>(), Ok(Signal::INT));
         assert!("nope".parse::<Signal>().is_err());

@@ -1,12 +1,16 @@
-//! Thin wrappers over the few system calls the guard needs.
+//! The system-call layer: every libc call the guard makes, one thin wrapper
+//! each, with its man page and the argument for its `unsafe`.
 //!
-//! Every function here is one libc call plus errno handling; the policy lives
-//! in `arm.rs`. Nothing here allocates or panics: this code also runs in a
-//! load-time constructor (see `load.rs`).
+//! Policy lives elsewhere (`verdict.rs` judges, `arm.rs` and `watch.rs`
+//! arm); a reviewer audits the unsafe surface here, in one file. Nothing
+//! here allocates or panics: this code also runs in a load-time constructor
+//! (see `load.rs`) and in the watcher thread. Failures come back as the
+//! errno (`Err(c_int)`), which callers turn into [`crate::Error`].
 
-use libc::{c_int, pid_t};
+use core::ptr;
+use libc::{c_int, c_void, pid_t};
 
-/// The calling thread's `errno`.
+/// The calling thread's `errno`. See errno(3).
 pub(crate) fn errno() -> c_int {
     // SAFETY: __errno_location returns a valid pointer to this thread's errno.
     unsafe { *libc::__errno_location() }
@@ -19,11 +23,8 @@ pub(crate) fn set_errno(value: c_int) {
     unsafe { *libc::__errno_location() = value }
 }
 
-/// `prctl(PR_SET_PDEATHSIG, sig)`; `sig == 0` clears the setting.
-pub(crate) fn set_pdeathsig(sig: c_int) -> Result<(), c_int> {
-    // SAFETY: PR_SET_PDEATHSIG reads only its integer argument; the unused
-    // trailing arguments are passed as zero, as prctl(2) asks.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+/// `Ok(())` for a zero return, the errno otherwise.
+fn check(rc: c_int) -> Result<(), c_int> {
     if rc == 0 {
         Ok(())
     } else {
@@ -31,17 +32,30 @@ pub(crate) fn set_pdeathsig(sig: c_int) -> Result<(), c_int> {
     }
 }
 
+/// `prctl(PR_SET_PDEATHSIG, sig)`; `sig == 0` clears the setting.
+/// See PR_SET_PDEATHSIG(2const).
+pub(crate) fn set_pdeathsig(sig: c_int) -> Result<(), c_int> {
+    // SAFETY: PR_SET_PDEATHSIG reads only its integer argument; the unused
+    // trailing arguments are passed as zero, as prctl(2) asks.
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) })
+}
+
 /// `prctl(PR_GET_PDEATHSIG, &sig)`: 0 when nothing is armed.
+/// See PR_GET_PDEATHSIG(2const).
 pub(crate) fn get_pdeathsig() -> Result<c_int, c_int> {
     let mut sig: c_int = 0;
     // SAFETY: PR_GET_PDEATHSIG writes one c_int through the pointer, which
     // points to a live local of that type.
-    let rc = unsafe { libc::prctl(libc::PR_GET_PDEATHSIG, &mut sig as *mut c_int, 0, 0, 0) };
-    if rc == 0 {
-        Ok(sig)
-    } else {
-        Err(errno())
-    }
+    check(unsafe { libc::prctl(libc::PR_GET_PDEATHSIG, &mut sig as *mut c_int, 0, 0, 0) })?;
+    Ok(sig)
+}
+
+/// `prctl(PR_SET_NAME, name)`: names the calling thread. See
+/// PR_SET_NAME(2const).
+pub(crate) fn set_thread_name(name: &core::ffi::CStr) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes
+    // (longer ones are truncated by the kernel); `name` is one.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
 }
 
 /// `getppid(2)`: 0 when the parent is outside our PID namespace.
@@ -56,19 +70,293 @@ pub(crate) fn getpid() -> pid_t {
     unsafe { libc::getpid() }
 }
 
+#[cfg(feature = "auto-arm")]
+/// `gettid(2)`: the calling thread's id (the pid, on the main thread).
+pub(crate) fn gettid() -> pid_t {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as pid_t }
+}
+
+/// `kill(pid, sig)`. See kill(2).
+pub(crate) fn kill(pid: pid_t, sig: c_int) -> Result<(), c_int> {
+    // SAFETY: kill has no memory-safety preconditions.
+    check(unsafe { libc::kill(pid, sig) })
+}
+
 /// Sends `sig` to the whole calling process, as the kernel's parent-death
-/// signal is (process-directed, not thread-directed like `raise(3)`).
+/// signal is (process-directed, not thread-directed like `raise(3)`). If
+/// the signal's action is to terminate, the process ends here.
 pub(crate) fn kill_self(sig: c_int) {
-    // SAFETY: kill has no memory-safety preconditions. If the signal's action
-    // is to terminate, the process ends here; otherwise kill returns.
-    unsafe {
-        libc::kill(libc::getpid(), sig);
+    let _ = kill(getpid(), sig);
+}
+
+/// Is `sig` ignored (`SIG_IGN`) in this process? See sigaction(2).
+/// False when the disposition cannot be read.
+pub(crate) fn signal_ignored(sig: c_int) -> bool {
+    // SAFETY: sigaction is a plain C struct; all-zero is a valid value, and
+    // sigaction(2) fills it in.
+    let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: a NULL new action only reads the current one into `old`, a
+    // live local of the right type.
+    let rc = unsafe { libc::sigaction(sig, ptr::null(), &mut old) };
+    rc == 0 && old.sa_sigaction == libc::SIG_IGN
+}
+
+/// `pidfd_open(pid, 0)` (Linux 5.3+): a close-on-exec descriptor that polls
+/// readable once the process has exited. See pidfd_open(2).
+pub(crate) fn pidfd_open(pid: pid_t) -> Result<c_int, c_int> {
+    // SAFETY: pidfd_open takes a pid and a flags word and returns a new
+    // file descriptor or -1; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    if fd < 0 {
+        Err(errno())
+    } else {
+        c_int::try_from(fd).map_err(|_| libc::EBADF)
+    }
+}
+
+/// `close(fd)`, once, for a descriptor the caller owns. See close(2).
+pub(crate) fn close(fd: c_int) {
+    // SAFETY: callers pass an fd they opened and still own, exactly once.
+    unsafe { libc::close(fd) };
+}
+
+/// poll(2) for `POLLIN` on one descriptor: `Ok(revents)` (0 on timeout),
+/// or the errno. `timeout_ms < 0` waits without limit.
+pub(crate) fn poll_in(fd: c_int, timeout_ms: c_int) -> Result<libc::c_short, c_int> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    if rc < 0 {
+        Err(errno())
+    } else {
+        Ok(pfd.revents)
+    }
+}
+
+/// Has the process behind the pidfd exited (poll(2) with no wait)?
+pub(crate) fn pidfd_exited(fd: c_int) -> bool {
+    matches!(poll_in(fd, 0), Ok(revents) if revents & libc::POLLIN != 0)
+}
+
+/// Gives the calling thread a descriptor table of its own, emptied: what it
+/// opens next is invisible to the program. False (nothing changed) where
+/// close_range(2) (Linux 5.9+) or unshare(2) `CLONE_FILES` is missing or
+/// refused (a seccomp filter), and the table stays shared.
+pub(crate) fn private_descriptor_table() -> bool {
+    // SAFETY: close_range on the empty range [MAX, MAX] closes nothing; it
+    // only tells whether the system call is available.
+    let probe = unsafe { libc::syscall(libc::SYS_close_range, u32::MAX, u32::MAX, 0u32) };
+    if probe != 0 {
+        return false;
+    }
+    // SAFETY: unshare(CLONE_FILES) gives this thread a private copy of the
+    // descriptor table; it takes no pointers.
+    if unsafe { libc::unshare(libc::CLONE_FILES) } != 0 {
+        return false;
+    }
+    // SAFETY: closes every descriptor of the private copy (the program's
+    // table is untouched): the copy must not keep the program's pipes and
+    // sockets open behind its back.
+    unsafe { libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) };
+    true
+}
+
+/// sched_yield(2).
+pub(crate) fn sched_yield() {
+    // SAFETY: sched_yield has no preconditions.
+    unsafe { libc::sched_yield() };
+}
+
+/// nanosleep(2) for `ms` milliseconds, resumed after signal handlers.
+pub(crate) fn sleep_ms(ms: u32) {
+    let mut req = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: (ms % 1000) as libc::c_long * 1_000_000,
+    };
+    let mut rem = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: both pointers are to live timespecs.
+    while unsafe { libc::nanosleep(&req, &mut rem) } == -1 && errno() == libc::EINTR {
+        req = rem;
+    }
+}
+
+/// Clock ticks per second, the unit of `/proc/PID/stat` times
+/// (sysconf(3) `_SC_CLK_TCK`, from the auxiliary vector: no system call).
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(hz).ok().filter(|&hz| hz > 0).unwrap_or(100)
+}
+
+/// `CLOCK_BOOTTIME` now, in clock ticks since boot: the clock and unit of
+/// the start time in `/proc/PID/stat` (field 22), rounded down the same
+/// way. See clock_gettime(2) (a vDSO call: no system call) and proc_pid_stat(5).
+pub(crate) fn boot_ticks() -> Option<u64> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the pointer is to a live timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } != 0 {
+        return None;
+    }
+    let hz = clock_ticks_per_second();
+    let secs = u64::try_from(now.tv_sec).ok()?;
+    let nanos = u64::try_from(now.tv_nsec).ok()?;
+    secs.checked_mul(hz)?
+        .checked_add(nanos / (1_000_000_000 / hz))
+}
+
+/// What the guard reads of `/proc/PID/stat`. See proc_pid_stat(5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    /// Field 1: the pid, as this /proc names it.
+    pub pid: pid_t,
+    /// Field 3: `R`, `S`, `Z` (zombie), `X` (dead)...
+    pub state: u8,
+    /// Field 4: the parent pid (0 for a namespace's init).
+    pub ppid: pid_t,
+    /// Field 22: when the process started, in clock ticks since boot.
+    pub start: u64,
+}
+
+impl ProcStat {
+    /// A zombie or a dead task: exited, whatever its entry still says.
+    pub fn exited(&self) -> bool {
+        matches!(self.state, b'Z' | b'X' | b'x')
+    }
+}
+
+/// Reads `/proc/self/stat` (`pid == None`) or `/proc/PID/stat`, without
+/// allocating. `Err(errno)` of open(2) or read(2) when the entry is missing
+/// or hidden (hidepid), `Err(EINVAL)` when it does not parse.
+pub(crate) fn proc_stat(pid: Option<pid_t>) -> Result<ProcStat, c_int> {
+    use crate::text::Sink;
+    let mut path = [0u8; 32];
+    let mut w = crate::text::Buf::new(&mut path);
+    w.put(b"/proc/");
+    match pid {
+        Some(pid) => w.put_int(i64::from(pid)),
+        None => w.put(b"self"),
+    }
+    w.put(b"/stat\0");
+    if w.overflowed() {
+        return Err(libc::EINVAL);
+    }
+    let mut stat = [0u8; 512];
+    // SAFETY: `path` is NUL-terminated (written above, checked for overflow).
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: the pointer and length describe the live buffer `stat`.
+    let n = unsafe { libc::read(fd, stat.as_mut_ptr().cast(), stat.len()) };
+    let read_errno = errno();
+    close(fd);
+    if n < 0 {
+        return Err(read_errno);
+    }
+    let text = stat.get(..n as usize).ok_or(libc::EINVAL)?;
+    parse_stat(text).ok_or(libc::EINVAL)
+}
+
+/// Fields 1, 3, 4 and 22 of a `/proc/PID/stat` line. The command name
+/// (field 2) is in parentheses and may itself hold spaces and ')', so the
+/// fields after it are counted from the last ')'.
+pub(crate) fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
+    use crate::text::parse_decimal;
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let pid = parse_decimal(stat.get(..open.checked_sub(1)?)?)?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    // After ") ": field 3 (state), 4 (ppid), ... 22 (starttime).
+    let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
+    let state = *fields.next()?.first()?;
+    let ppid = parse_decimal(fields.next()?)?;
+    let start = parse_decimal(fields.nth(17)?)?;
+    Some(ProcStat {
+        pid: pid_t::try_from(pid).ok()?,
+        state,
+        ppid: pid_t::try_from(ppid).ok()?,
+        start,
+    })
+}
+
+#[cfg(any(feature = "auto-arm", not(feature = "std")))]
+/// getenv(3) as bytes; empty values count as unset.
+///
+/// # Safety
+///
+/// No other thread may change the environment while the bytes are in use
+/// (getenv(3) itself asks as much). The load-time constructor calls it
+/// before `main`; the C ABI documents the same rule for its callers.
+pub(crate) unsafe fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
+    // SAFETY: `name` is NUL-terminated. getenv returns NULL or a pointer into
+    // the environment, which stays valid until the variable is changed; the
+    // caller guarantees that does not happen while the bytes are used.
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: a non-NULL getenv result is a NUL-terminated string.
+    let bytes = unsafe { core::ffi::CStr::from_ptr(value) }.to_bytes();
+    (!bytes.is_empty()).then_some(bytes)
+}
+
+/// A detached thread running `main`, with every signal blocked (so that
+/// process-directed signals go to the program's threads) and a stack of
+/// `stack` bytes (the default size when `None`). See pthread_create(3),
+/// pthread_attr_setstacksize(3), pthread_sigmask(3).
+pub(crate) fn spawn_detached(
+    main: extern "C" fn(*mut c_void) -> *mut c_void,
+    stack: Option<usize>,
+) -> Result<(), c_int> {
+    // SAFETY: pthread_attr_t is a plain C struct (an all-zero value is
+    // valid) that pthread_attr_init below fills in.
+    let mut attr: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
+    // SAFETY: sigset_t is a plain bit set; sigfillset below fills it.
+    let mut all: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above; pthread_sigmask writes the old mask into it.
+    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+    let mut thread: libc::pthread_t = 0;
+    // SAFETY: every pointer is to a live local of the right type; the
+    // attribute object is initialised before use and destroyed once; the
+    // signal mask is restored before returning. glibc's pthread_sigmask
+    // leaves its internal signals (SIGCANCEL, SIGSETXID) unblocked, so
+    // setuid(2) in another thread still reaches the new thread. `main` is
+    // an `extern "C"` function that takes and ignores its argument.
+    let rc = unsafe {
+        let rc = libc::pthread_attr_init(&mut attr);
+        if rc != 0 {
+            return Err(rc);
+        }
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        if let Some(size) = stack {
+            libc::pthread_attr_setstacksize(&mut attr, size);
+        }
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let rc = libc::pthread_create(&mut thread, &attr, main, ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+        rc
+    };
+    match rc {
+        0 => Ok(()),
+        rc => Err(rc),
     }
 }
 
 #[cfg(feature = "auto-arm")]
 /// Writes all of `bytes` to standard error, ignoring failures (there is no
-/// one to report them to). Retries on EINTR and short writes.
+/// one to report them to). Retries on EINTR and short writes. See write(2).
 pub(crate) fn write_stderr(mut bytes: &[u8]) {
     while !bytes.is_empty() {
         // SAFETY: the pointer and length describe the live slice `bytes`.
@@ -86,61 +374,45 @@ pub(crate) fn write_stderr(mut bytes: &[u8]) {
     }
 }
 
-/// Reads the parent pid of `pid` from `/proc/PID/stat` (field 4), without
-/// allocating. `None` when the process is gone or /proc is unreadable.
-pub(crate) fn parent_of(pid: pid_t) -> Option<pid_t> {
-    let mut path = [0u8; 32];
-    use crate::text::Sink;
-    let mut w = crate::text::Buf::new(&mut path);
-    w.put(b"/proc/");
-    w.put_int(pid as i64);
-    w.put(b"/stat\0");
-    if w.overflowed() {
-        return None;
-    }
-    let mut stat = [0u8; 512];
-    // SAFETY: `path` is NUL-terminated (written above, checked for overflow).
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the pointer and length describe the live buffer `stat`.
-    let n = unsafe { libc::read(fd, stat.as_mut_ptr().cast(), stat.len()) };
-    // SAFETY: `fd` was opened above and is closed exactly once.
-    unsafe { libc::close(fd) };
-    if n <= 0 {
-        return None;
-    }
-    parse_stat_ppid(stat.get(..n as usize)?)
-}
-
-/// Field 4 of a `/proc/PID/stat` line. The command name (field 2) is in
-/// parentheses and may itself contain spaces and ')', so parse from the last ')'.
-pub(crate) fn parse_stat_ppid(stat: &[u8]) -> Option<pid_t> {
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    // After ") ": the state (one char), a space, then the ppid.
-    let rest = stat.get(close + 2..)?;
-    let mut fields = rest.split(|&b| b == b' ');
-    let _state = fields.next()?;
-    let ppid = fields.next()?;
-    crate::text::parse_decimal(ppid).and_then(|v| pid_t::try_from(v).ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn stat_with_odd_command_names() {
-        assert_eq!(parse_stat_ppid(b"42 (sh) S 7 42 42 0"), Some(7));
-        assert_eq!(parse_stat_ppid(b"42 (a) b) (c) R 9 1 1"), Some(9));
-        assert_eq!(parse_stat_ppid(b"1 (init) S 0 1 1"), Some(0));
-        assert_eq!(parse_stat_ppid(b"garbage"), None);
-        assert_eq!(parse_stat_ppid(b"1 (x)"), None);
+        let line = |head: &str| {
+            let mut s = std::string::String::from(head);
+            // Fields 5 to 21 (17 of them), then 22 (start) = 777.
+            for _ in 5..=21 {
+                s.push_str(" 0");
+            }
+            s.push_str(" 777 0 0");
+            s
+        };
+        let sh = parse_stat(line("42 (sh) S 7").as_bytes()).unwrap();
+        assert_eq!((sh.pid, sh.state, sh.ppid, sh.start), (42, b'S', 7, 777));
+        let odd = parse_stat(line("42 (a) b) (c) Z 9").as_bytes()).unwrap();
+        assert_eq!((odd.state, odd.ppid), (b'Z', 9));
+        assert!(odd.exited());
+        assert_eq!(parse_stat(b"garbage"), None);
+        assert_eq!(parse_stat(b"1 (x)"), None);
+        assert_eq!(parse_stat(b"1 (init) S 0 1 1"), None);
     }
 
     #[test]
-    fn own_parent_from_proc() {
-        assert_eq!(parent_of(getpid()), Some(getppid()));
+    fn own_stat_from_proc() {
+        let me = proc_stat(None).unwrap();
+        assert_eq!(me.pid, getpid());
+        assert_eq!(me.ppid, getppid());
+        assert_eq!(proc_stat(Some(getpid())).unwrap().start, me.start);
+        // We started before now.
+        assert!(me.start <= boot_ticks().unwrap());
+    }
+
+    #[test]
+    fn pidfd_of_self_lives() {
+        let fd = pidfd_open(getpid()).unwrap();
+        assert!(!pidfd_exited(fd));
+        close(fd);
     }
 }

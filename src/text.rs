@@ -64,7 +64,6 @@ impl<'a> Buf<'a> {
         }
     }
 
-    #[cfg(any(feature = "auto-arm", test))]
     pub(crate) fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&[])
     }
@@ -89,6 +88,16 @@ impl Sink for Buf<'_> {
             }
         }
     }
+}
+
+/// How many decimal digits `value` takes.
+pub(crate) fn decimal_len(mut value: u64) -> usize {
+    let mut len = 1;
+    while value >= 10 {
+        value /= 10;
+        len += 1;
+    }
+    len
 }
 
 /// Parses a non-empty run of ASCII digits (no sign, no spaces) into a u64,

@@ -4,9 +4,9 @@
 //! `PR_SET_PDEATHSIG` fires when the parent *thread* exits; a pidfd polls
 //! readable only when the whole parent process has exited. The watcher is
 //! created with libc's pthread_create (the C library is `no_std`), a 64 KiB
-//! stack, every signal blocked, and does nothing but system calls (unshare,
-//! close_range, pidfd_open, poll, getppid, kill, nanosleep). Nothing here
-//! allocates.
+//! stack, every signal blocked, and does nothing but system calls (through `sys.rs`). Nothing here
+//! allocates (pthread_create(3) itself allocates the thread's stack and
+//! descriptor).
 //!
 //! No file descriptor in the program's table: the watcher first gives
 //! itself a private descriptor table (unshare(2) `CLONE_FILES`), empties
@@ -25,16 +25,21 @@
 //! not its sibling, so it has a different parent to watch anyway: a child
 //! that execs re-arms itself through `LD_PRELOAD` and the stamped
 //! `PDEATHSIG_PPID`; a fork child that does not exec is not watched.
+//!
+//! execve(2): the watcher ends with the old image. The stamp the process
+//! wrote (`PID:TICKS:WATCHED`) tells the new image, which arms again at load
+//! time, which process the old one watched (see `verdict.rs`, rule 3).
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use core::time::Duration;
 use libc::{c_int, c_void, pid_t};
 
-use crate::arm::{judge, Armed};
+use crate::environ::Stamp;
 use crate::error::Error;
 use crate::signal::Signal;
 use crate::sys;
+use crate::verdict::{self, Armed, UnverifiedReason, Verdict};
 
 /// Stack of the watcher thread. glibc carves static TLS out of it too; if
 /// that does not fit, the thread is created with the default size instead.
@@ -47,11 +52,20 @@ const FALLBACK_PERIOD_MS: u32 = 100;
 /// giving up (the thread normally answers within microseconds).
 const VERDICT_TIMEOUT_MS: u32 = 10_000;
 
+/// How often the watcher judges again when the process it was about to
+/// watch dies between the verdict and the pidfd_open.
+const JUDGE_ATTEMPTS: usize = 4;
+
 /// The pid of the process whose watcher thread runs; 0 when none. A fork
 /// child sees its parent's pid here and knows it has no watcher.
 static OWNER: AtomicI32 = AtomicI32::new(0);
-/// The pid the watcher is asked to watch (set before the thread starts),
-/// then the pid it watches (the parent, or the stamped ancestor).
+/// The stamp the watcher judges (set before the thread starts): its pid,
+/// its tick (`NO_TICKS` for none) and the pid it names as watched (0: none).
+static STAMP_PID: AtomicI32 = AtomicI32::new(0);
+static STAMP_TICKS: AtomicU64 = AtomicU64::new(NO_TICKS);
+static STAMP_WATCHED: AtomicI32 = AtomicI32::new(0);
+const NO_TICKS: u64 = u64::MAX;
+/// The pid the watcher watches (the parent, the stamped ancestor...).
 static WATCHED: AtomicI32 = AtomicI32::new(0);
 /// The signal to send when the parent dies; 0 after disarm.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -60,10 +74,11 @@ static GRACE_MS: AtomicU32 = AtomicU32::new(0);
 
 /// The watcher's answer to the arming call, published with Release.
 static VERDICT: AtomicI32 = AtomicI32::new(PENDING);
-/// With `VERDICT == WATCHING`: how the parent was found ([`Armed`] kind) and
-/// the `getppid()` the watcher saw.
-static VERDICT_KIND: AtomicU8 = AtomicU8::new(0);
-static VERDICT_PARENT: AtomicI32 = AtomicI32::new(0);
+/// With `VERDICT == WATCHING`: the [`Armed`] value, encoded.
+static ARMED_KIND: AtomicU8 = AtomicU8::new(0);
+static ARMED_PARENT: AtomicI32 = AtomicI32::new(0);
+static ARMED_OTHER: AtomicI32 = AtomicI32::new(0);
+static ARMED_REASON: AtomicU8 = AtomicU8::new(0);
 /// Set when the arming call gave up waiting: the watcher then exits.
 static ABANDONED: AtomicBool = AtomicBool::new(false);
 
@@ -71,11 +86,6 @@ const PENDING: c_int = 0;
 const WATCHING: c_int = 1;
 const GONE: c_int = 2;
 // Negative: -errno of pidfd_open.
-
-const KIND_PARENT: u8 = 0;
-const KIND_ANCESTOR: u8 = 1;
-const KIND_REEXEC: u8 = 2;
-const KIND_UNVERIFIED: u8 = 3;
 
 /// A lock over the statics above, held by pid (arming is rare: it spins).
 /// A lock held at fork(2) by another thread of the parent is stale in the
@@ -99,8 +109,7 @@ fn lock() -> Locked {
             }
             Err(_) => {}
         }
-        // SAFETY: sched_yield has no preconditions.
-        unsafe { libc::sched_yield() };
+        sys::sched_yield();
     }
 }
 
@@ -124,6 +133,12 @@ pub(crate) fn armed_signal() -> Option<Signal> {
     Signal::from_raw(SIGNAL.load(Ordering::Acquire))
 }
 
+#[cfg(feature = "auto-arm")]
+/// The pid the running watcher of this process watches, for the stamp.
+pub(crate) fn watched() -> Option<pid_t> {
+    running().then(|| WATCHED.load(Ordering::Acquire))
+}
+
 /// Disarms the watcher (it stays blocked on the pidfd, and does nothing
 /// when the parent dies). Returns whether one was running.
 pub(crate) fn disarm() -> bool {
@@ -143,43 +158,21 @@ fn grace_millis(grace: Option<Duration>) -> u32 {
     })
 }
 
-/// pidfd_open(2): the fd, or the errno.
-fn pidfd_open(pid: pid_t) -> Result<c_int, c_int> {
-    // SAFETY: pidfd_open takes a pid and a flags word and returns a new
-    // file descriptor (close-on-exec) or -1; no memory is passed.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
-    if fd < 0 {
-        Err(sys::errno())
-    } else {
-        c_int::try_from(fd).map_err(|_| libc::EBADF)
-    }
-}
-
-fn close(fd: c_int) {
-    // SAFETY: callers pass an fd this module opened and still owns, once.
-    unsafe { libc::close(fd) };
-}
-
-fn watch_error(errno: c_int) -> Error {
-    Error::Watch {
-        op: "pidfd_open",
-        errno,
-    }
-}
-
-/// Process mode: starts the watcher thread, which opens a pidfd on
-/// `expected` and checks that it is our parent (or a stamped ancestor, or
-/// we were re-exec'd) exactly as prctl mode does; waits for its verdict.
-pub(crate) fn watch(sig: Signal, expected: pid_t, grace: Option<Duration>) -> Result<Armed, Error> {
+/// Process mode: starts the watcher thread, which judges `stamp` exactly
+/// as prctl mode does (`verdict.rs`), opens a pidfd on the process to
+/// watch and confirms it; waits for its verdict.
+pub(crate) fn watch(sig: Signal, stamp: &Stamp, grace: Option<Duration>) -> Result<Armed, Error> {
     let grace_ms = grace_millis(grace);
     if sys::getppid() == 0 {
         return Err(Error::ParentOutsideNamespace);
     }
     let _locked = lock();
     if running() {
-        return rearm_running(sig, expected, grace_ms);
+        return rearm_running(sig, stamp, grace_ms);
     }
-    WATCHED.store(expected, Ordering::Relaxed);
+    STAMP_PID.store(stamp.pid, Ordering::Relaxed);
+    STAMP_TICKS.store(stamp.ticks.unwrap_or(NO_TICKS), Ordering::Relaxed);
+    STAMP_WATCHED.store(stamp.watched.unwrap_or(0), Ordering::Relaxed);
     SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
     GRACE_MS.store(grace_ms, Ordering::Relaxed);
     ABANDONED.store(false, Ordering::Relaxed);
@@ -190,20 +183,10 @@ pub(crate) fn watch(sig: Signal, expected: pid_t, grace: Option<Duration>) -> Re
             errno,
         });
     }
-    let verdict = wait_for_verdict();
-    match verdict {
+    match wait_for_verdict() {
         WATCHING => {
             OWNER.store(sys::getpid(), Ordering::Release);
-            let parent = VERDICT_PARENT.load(Ordering::Acquire);
-            Ok(match VERDICT_KIND.load(Ordering::Acquire) {
-                KIND_ANCESTOR => Armed::Ancestor {
-                    parent,
-                    stamped: expected,
-                },
-                KIND_REEXEC => Armed::ReExec,
-                KIND_UNVERIFIED => Armed::Unverified { parent, expected },
-                _ => Armed::Parent(parent),
-            })
+            Ok(load_armed())
         }
         GONE => {
             // The race was lost: signal now, as prctl mode does. The
@@ -211,7 +194,7 @@ pub(crate) fn watch(sig: Signal, expected: pid_t, grace: Option<Duration>) -> Re
             sys::kill_self(sig.as_raw());
             Err(Error::ParentDied {
                 signal: sig,
-                expected,
+                expected: stamp.pid,
                 parent: sys::getppid(),
             })
         }
@@ -222,36 +205,98 @@ pub(crate) fn watch(sig: Signal, expected: pid_t, grace: Option<Duration>) -> Re
                 errno: libc::ETIMEDOUT,
             })
         }
-        negative => Err(watch_error(-negative)),
+        negative => Err(Error::Watch {
+            op: "pidfd_open",
+            errno: -negative,
+        }),
     }
 }
 
 /// Arming again while a watcher runs: same watched process, new signal
 /// and grace; another process is refused.
-fn rearm_running(sig: Signal, expected: pid_t, grace_ms: u32) -> Result<Armed, Error> {
+fn rearm_running(sig: Signal, stamp: &Stamp, grace_ms: u32) -> Result<Armed, Error> {
     let current = WATCHED.load(Ordering::Acquire);
     let parent = sys::getppid();
-    let armed = match judge(expected, parent) {
-        Some(armed) => armed,
-        None => {
+    let (armed, watch) = match verdict::judge(stamp, parent) {
+        Verdict::Alive { armed, watch } => (armed, watch),
+        Verdict::Gone => {
             sys::kill_self(sig.as_raw());
             return Err(Error::ParentDied {
                 signal: sig,
-                expected,
+                expected: stamp.pid,
                 parent,
             });
         }
     };
-    let same = current == expected || (current == parent && armed == Armed::ReExec);
-    if !same {
+    if watch != current && stamp.pid != current {
         return Err(Error::AlreadyWatching {
             watched: current,
-            requested: expected,
+            requested: stamp.pid,
         });
     }
     SIGNAL.store(sig.as_raw(), Ordering::Release);
     GRACE_MS.store(grace_ms, Ordering::Release);
     Ok(armed)
+}
+
+const KIND_PARENT: u8 = 0;
+const KIND_ANCESTOR: u8 = 1;
+const KIND_REEXEC: u8 = 2;
+const KIND_UNVERIFIED: u8 = 3;
+const KIND_INHERITED: u8 = 4;
+
+/// Publishes `armed` for the arming call (before `VERDICT` is released).
+fn store_armed(armed: Armed) {
+    let (kind, parent, other, reason) = match armed {
+        Armed::Ancestor { parent, stamped } => (KIND_ANCESTOR, parent, stamped, 0),
+        Armed::Inherited { parent, stamped } => (KIND_INHERITED, parent, stamped, 0),
+        Armed::ReExec => (KIND_REEXEC, 0, 0, 0),
+        Armed::Unverified {
+            parent,
+            expected,
+            reason,
+        } => {
+            let reason = match reason {
+                UnverifiedReason::ProcNotOurs => 0,
+                UnverifiedReason::ProcUnreadable => 1,
+                UnverifiedReason::StamperElsewhere => 2,
+            };
+            (KIND_UNVERIFIED, parent, expected, reason)
+        }
+        Armed::Parent(parent) => (KIND_PARENT, parent, 0, 0),
+        Armed::OutsideNamespace => (KIND_PARENT, 0, 0, 0),
+    };
+    ARMED_KIND.store(kind, Ordering::Relaxed);
+    ARMED_PARENT.store(parent, Ordering::Relaxed);
+    ARMED_OTHER.store(other, Ordering::Relaxed);
+    ARMED_REASON.store(reason, Ordering::Relaxed);
+}
+
+/// Reads what [`store_armed`] published (after `VERDICT` was acquired).
+fn load_armed() -> Armed {
+    let parent = ARMED_PARENT.load(Ordering::Relaxed);
+    let other = ARMED_OTHER.load(Ordering::Relaxed);
+    match ARMED_KIND.load(Ordering::Relaxed) {
+        KIND_ANCESTOR => Armed::Ancestor {
+            parent,
+            stamped: other,
+        },
+        KIND_INHERITED => Armed::Inherited {
+            parent,
+            stamped: other,
+        },
+        KIND_REEXEC => Armed::ReExec,
+        KIND_UNVERIFIED => Armed::Unverified {
+            parent,
+            expected: other,
+            reason: match ARMED_REASON.load(Ordering::Relaxed) {
+                0 => UnverifiedReason::ProcNotOurs,
+                1 => UnverifiedReason::ProcUnreadable,
+                _ => UnverifiedReason::StamperElsewhere,
+            },
+        },
+        _ => Armed::Parent(parent),
+    }
 }
 
 /// Waits (yielding, then sleeping 1 ms at a time) until the watcher has
@@ -263,169 +308,99 @@ fn wait_for_verdict() -> c_int {
             return verdict;
         }
         if spin < 1000 {
-            // SAFETY: sched_yield has no preconditions.
-            unsafe { libc::sched_yield() };
+            sys::sched_yield();
         } else {
-            sleep_ms(1);
+            sys::sleep_ms(1);
         }
     }
     PENDING
 }
 
-/// Creates the detached watcher thread with every signal blocked (so that
-/// process-directed signals go to the program's threads), a small stack
-/// and the name `pdeathsig`. See pthread_create(3), pthread_sigmask(3).
+/// Creates the watcher thread (see [`sys::spawn_detached`]).
 fn spawn() -> Result<(), c_int> {
-    let rc = spawn_with_stack(Some(STACK_SIZE));
-    if rc == libc::EINVAL {
+    match sys::spawn_detached(watcher_main, Some(STACK_SIZE)) {
         // The small stack could not hold this program's static TLS.
-        return match spawn_with_stack(None) {
-            0 => Ok(()),
-            rc => Err(rc),
-        };
-    }
-    match rc {
-        0 => Ok(()),
-        rc => Err(rc),
+        Err(libc::EINVAL) => sys::spawn_detached(watcher_main, None),
+        other => other,
     }
 }
 
-fn spawn_with_stack(stack: Option<usize>) -> c_int {
-    // SAFETY: pthread_attr_t is a plain C struct (an all-zero value is
-    // valid) that pthread_attr_init below fills in.
-    let mut attr: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
-    // SAFETY: sigset_t is a plain bit set; sigfillset below fills it.
-    let mut all: libc::sigset_t = unsafe { core::mem::zeroed() };
-    // SAFETY: as above; pthread_sigmask writes the old mask into it.
-    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
-    let mut thread: libc::pthread_t = 0;
-    // SAFETY: every pointer is to a live local of the right type; the
-    // attribute object is initialised before use and destroyed once; the
-    // signal mask is restored before returning. glibc's pthread_sigmask
-    // leaves its internal signals (SIGCANCEL, SIGSETXID) unblocked, so
-    // setuid(2) in another thread still reaches the watcher.
-    unsafe {
-        let rc = libc::pthread_attr_init(&mut attr);
-        if rc != 0 {
-            return rc;
-        }
-        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
-        if let Some(size) = stack {
-            libc::pthread_attr_setstacksize(&mut attr, size);
-        }
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let rc = libc::pthread_create(&mut thread, &attr, watcher_main, ptr::null_mut());
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
-        libc::pthread_attr_destroy(&mut attr);
-        if rc == 0 {
-            libc::pthread_setname_np(thread, c"pdeathsig".as_ptr());
-        }
-        rc
+/// The stamp handed to the watcher by [`watch`].
+fn handed_stamp() -> Stamp {
+    let ticks = STAMP_TICKS.load(Ordering::Relaxed);
+    let watched = STAMP_WATCHED.load(Ordering::Relaxed);
+    Stamp {
+        pid: STAMP_PID.load(Ordering::Relaxed),
+        ticks: (ticks != NO_TICKS).then_some(ticks),
+        watched: (watched > 0).then_some(watched),
     }
 }
 
-/// Gives the calling thread a descriptor table of its own, emptied: what
-/// it opens next is invisible to the program. False (nothing changed) on
-/// kernels without close_range(2), where the table stays shared.
-fn private_descriptor_table() -> bool {
-    // SAFETY: close_range on the empty range [MAX, MAX] closes nothing; it
-    // only tells whether the system call exists (Linux 5.9+).
-    let probe = unsafe { libc::syscall(libc::SYS_close_range, u32::MAX, u32::MAX, 0u32) };
-    if probe != 0 {
-        return false;
-    }
-    // SAFETY: unshare(CLONE_FILES) gives this thread a private copy of the
-    // descriptor table; it takes no pointers.
-    if unsafe { libc::unshare(libc::CLONE_FILES) } != 0 {
-        return false;
-    }
-    // SAFETY: closes every descriptor of the private copy (the program's
-    // table is untouched): the copy must not keep the program's pipes and
-    // sockets open behind its back.
-    unsafe { libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) };
-    true
+/// What the watcher watches: a pidfd on `pid`, and whether `pid` is our
+/// parent (then `getppid()` changing means it died).
+#[derive(Clone, Copy)]
+struct Target {
+    fd: c_int,
+    pid: pid_t,
+    is_parent: bool,
 }
 
-/// The watcher's start: open the pidfd, judge, publish the verdict.
-/// Returns the fd to watch and the pid, or `None` (verdict published).
-fn open_and_judge() -> Option<(c_int, pid_t)> {
-    let expected = WATCHED.load(Ordering::Relaxed);
+/// The watcher's start: judge, open the pidfd, confirm, publish.
+/// Returns what to watch, or `None` (verdict published).
+fn open_and_judge() -> Option<Target> {
+    let stamp = handed_stamp();
     let publish = |verdict: c_int| VERDICT.store(verdict, Ordering::Release);
-    let fd = match pidfd_open(expected) {
-        Ok(fd) => fd,
-        // The expected parent is gone (and reaped): the race was lost.
-        Err(libc::ESRCH) => {
-            publish(GONE);
-            return None;
-        }
-        Err(errno) => {
-            publish(-errno);
-            return None;
-        }
-    };
-    // After the open: a parent that is still ours now is the process the
-    // pidfd refers to (a reused pid would not be our parent).
-    let parent = sys::getppid();
-    let (kind, target) = match judge(expected, parent) {
-        Some(Armed::Parent(_)) => (KIND_PARENT, Some((fd, expected))),
-        Some(Armed::Ancestor { .. }) => (KIND_ANCESTOR, Some((fd, expected))),
-        // Re-exec'd (we are `expected`) or /proc cannot tell: watch the
-        // current parent instead, confirmed the same way.
-        Some(armed) => {
-            close(fd);
-            let kind = if armed == Armed::ReExec {
-                KIND_REEXEC
-            } else {
-                KIND_UNVERIFIED
-            };
-            match pidfd_open(parent) {
-                Ok(fd) if sys::getppid() == parent => (kind, Some((fd, parent))),
-                Ok(fd) => {
-                    close(fd);
-                    (kind, None)
-                }
-                Err(libc::ESRCH) => (kind, None),
-                Err(errno) => {
-                    publish(-errno);
-                    return None;
-                }
+    for _ in 0..JUDGE_ATTEMPTS {
+        let parent = sys::getppid();
+        let (armed, pid) = match verdict::judge(&stamp, parent) {
+            Verdict::Alive { armed, watch } => (armed, watch),
+            Verdict::Gone => break,
+        };
+        let fd = match sys::pidfd_open(pid) {
+            Ok(fd) => fd,
+            // Died since the verdict: judge again with what is now true.
+            Err(libc::ESRCH) => continue,
+            Err(errno) => {
+                publish(-errno);
+                return None;
             }
+        };
+        // After the open: a parent that is still ours now, or a process
+        // that has not exited, is the one the pidfd refers to (a reused
+        // pid would be neither our parent nor alive in its place).
+        let is_parent = pid == parent;
+        let confirmed = if is_parent {
+            sys::getppid() == parent
+        } else {
+            !sys::pidfd_exited(fd)
+        };
+        if !confirmed {
+            sys::close(fd);
+            continue;
         }
-        None => {
-            close(fd);
-            (KIND_PARENT, None)
-        }
-    };
-    match target {
-        Some((fd, watched)) => {
-            WATCHED.store(watched, Ordering::Relaxed);
-            VERDICT_KIND.store(kind, Ordering::Relaxed);
-            VERDICT_PARENT.store(parent, Ordering::Relaxed);
-            publish(WATCHING);
-            Some((fd, watched))
-        }
-        None => {
-            publish(GONE);
-            None
-        }
+        WATCHED.store(pid, Ordering::Release);
+        store_armed(armed);
+        publish(WATCHING);
+        return Some(Target { fd, pid, is_parent });
     }
+    publish(GONE);
+    None
 }
 
 /// The watcher thread. Only system calls, no allocation.
 extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
-    private_descriptor_table();
-    let Some((fd, watched)) = open_and_judge() else {
+    sys::set_thread_name(c"pdeathsig");
+    let private = sys::private_descriptor_table();
+    let Some(target) = open_and_judge() else {
         // Parent already gone: the arming call sent the signal; escalate.
         let grace = GRACE_MS.load(Ordering::Acquire);
         if grace > 0 && VERDICT.load(Ordering::Acquire) == GONE {
-            sleep_ms(grace);
+            sys::sleep_ms(grace);
             sys::kill_self(libc::SIGKILL);
         }
         return ptr::null_mut();
     };
-    wait_for_death(fd, watched);
-    close(fd);
+    wait_for_death(target, private);
     if ABANDONED.load(Ordering::Acquire) {
         return ptr::null_mut();
     }
@@ -442,50 +417,60 @@ extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
     }
     sys::kill_self(sig);
     if grace > 0 {
-        sleep_ms(grace);
+        sys::sleep_ms(grace);
         // Still here: the process survived the signal for the whole grace.
         sys::kill_self(libc::SIGKILL);
     }
     ptr::null_mut()
 }
 
-/// Blocks until the watched process has exited: the pidfd polls readable.
-/// Should poll(2) itself fail, falls back to kill(pid, 0) every 100 ms.
-fn wait_for_death(fd: c_int, watched: pid_t) {
-    loop {
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
-        if rc > 0 && pfd.revents & libc::POLLIN != 0 {
-            return;
-        }
-        if rc < 0 && sys::errno() == libc::EINTR || rc == 0 {
-            continue;
-        }
-        break;
+/// Has the watched process exited, looked at afresh (never through the
+/// descriptor the watcher was polling, which the program may have reused)?
+fn confirmed_dead(target: Target) -> bool {
+    if target.is_parent && sys::getppid() != target.pid {
+        return true;
     }
-    // SAFETY: signal 0 only checks that the process exists.
-    while unsafe { libc::kill(watched, 0) } == 0 || sys::errno() != libc::ESRCH {
-        sleep_ms(FALLBACK_PERIOD_MS);
+    match sys::pidfd_open(target.pid) {
+        Err(libc::ESRCH) => true,
+        Ok(fd) => {
+            let exited = sys::pidfd_exited(fd);
+            sys::close(fd);
+            exited
+        }
+        Err(_) => sys::kill(target.pid, 0) == Err(libc::ESRCH),
     }
 }
 
-/// nanosleep(2) for `ms` milliseconds, resumed after signal handlers.
-fn sleep_ms(ms: u32) {
-    let mut req = libc::timespec {
-        tv_sec: (ms / 1000) as libc::time_t,
-        tv_nsec: (ms % 1000) as libc::c_long * 1_000_000,
-    };
-    let mut rem = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: both pointers are to live timespecs.
-    while unsafe { libc::nanosleep(&req, &mut rem) } == -1 && sys::errno() == libc::EINTR {
-        req = rem;
+/// Blocks until the watched process has exited, confirmed by
+/// [`confirmed_dead`]. `private`: the pidfd lives in the watcher's own
+/// descriptor table, so it is ours to close. Should poll(2) itself fail,
+/// falls back to looking every 100 ms.
+fn wait_for_death(mut target: Target, private: bool) {
+    loop {
+        match sys::poll_in(target.fd, -1) {
+            Ok(0) | Err(libc::EINTR) => continue,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+        if confirmed_dead(target) {
+            if private {
+                sys::close(target.fd);
+            }
+            return;
+        }
+        // Woken while the process lives: in a shared table the program
+        // closed our descriptor and reused its number (a regular file polls
+        // readable). Watch a new pidfd; the old number is not ours to close.
+        if private {
+            sys::close(target.fd);
+        }
+        match sys::pidfd_open(target.pid) {
+            Ok(fd) => target.fd = fd,
+            Err(libc::ESRCH) => return,
+            Err(_) => break,
+        }
+    }
+    while !confirmed_dead(target) {
+        sys::sleep_ms(FALLBACK_PERIOD_MS);
     }
 }

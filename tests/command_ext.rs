@@ -275,10 +275,17 @@ fn env_seen(configure: impl FnOnce(&mut Command) -> &mut Command) -> String {
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .unwrap_or_else(|| "-".into())
     };
+    // pdeathsig's spawners write PID:TICKS (ticks: when); shown as PID.
+    let stamp = value("PDEATHSIG_PPID");
+    let fields: Vec<&str> = stamp.split(':').collect();
+    assert!(
+        stamp == "-" || (fields.len() == 2 && fields.iter().all(|f| f.parse::<u64>().is_ok())),
+        "PDEATHSIG_PPID={stamp}: not PID:TICKS"
+    );
     let seen = format!(
         "{} {} {}",
         value("PDEATHSIG"),
-        value("PDEATHSIG_PPID"),
+        fields[0],
         value("LD_PRELOAD")
     );
     child.kill().unwrap();
@@ -350,7 +357,11 @@ fn pre_exec_arms_the_child_directly() {
         let text = String::from_utf8(out.stdout).unwrap();
         let fields: Vec<&str> = text.split_whitespace().collect();
         assert_eq!(fields[1], want.to_string(), "{text}");
-        assert_eq!(fields[2], std::process::id().to_string(), "{text}");
+        assert_eq!(
+            stamp_pid(fields[2].as_bytes()),
+            Some(std::process::id() as Pid),
+            "{text}"
+        );
     }
     // Control: a plain spawn is not armed.
     let mut cmd = tree.command(&probe);

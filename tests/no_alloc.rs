@@ -58,8 +58,10 @@ fn constructor_stamps_in_place_without_allocating() {
     let lib = preload_lib();
     let both = format!("{}:{}", lib.display(), counter.display());
     let me = std::process::id();
-    // The spawner's stamp, zero-padded to 10 digits: room for any pid.
-    let stamp = format!("{me:010}");
+    // A stamp as pdeathsig's spawners write it (PID:TICKS), the pid
+    // zero-padded to 10 digits: room for any pid, and ticks of now, which
+    // have as many digits as the child's stamp will (same second).
+    let stamp = format!("{me:010}:{}", boot_ticks());
     let armed = [
         ("PDEATHSIG", "TERM".to_string()),
         ("PDEATHSIG_PPID", stamp.clone()),
@@ -82,27 +84,25 @@ fn constructor_stamps_in_place_without_allocating() {
         stamp.len(),
         "stamp {seen:?} not written in place"
     );
-    assert_eq!(seen.parse::<i64>().unwrap(), pid, "stamp {seen:?}");
+    assert_eq!(stamp_pid(seen.as_bytes()), Some(pid as Pid), "stamp {seen:?}");
 
-    // Unpadded, as most spawners write it: in place whenever our pid has no
-    // more digits than the parent's (the usual case). Checked, not assumed.
+    // A plain pid (PDEATHSIG_PPID=$$) is shorter than PID:TICKS: the stamp
+    // cannot be written in place, and setenv(3) allocates. Checked, so that
+    // the docs saying so stay true.
     let plain = [
         ("PDEATHSIG", "TERM".to_string()),
         ("PDEATHSIG_PPID", me.to_string()),
     ];
     let (n, pid, seen) = allocs(&tree, &both, &plain);
-    assert_eq!(seen.parse::<i64>().unwrap(), pid);
-    if pid.to_string().len() <= me.to_string().len() {
-        assert_eq!(n, baseline, "unpadded stamp {me} -> {seen}: allocated");
-    } else {
-        assert!(n > baseline, "a longer pid cannot fit: setenv expected");
-    }
+    assert_eq!(stamp_pid(seen.as_bytes()), Some(pid as Pid));
+    assert!(seen.contains(':'), "stamp {seen:?} has no time");
+    assert!(n > baseline, "a longer stamp cannot fit: setenv expected");
 
     // Control: nothing to overwrite, so setenv(3) must add the variable, and
     // the counter must see that allocation (else it proves nothing).
     let unset = [("PDEATHSIG", "TERM".to_string())];
     let (n, pid, seen) = allocs(&tree, &both, &unset);
-    assert_eq!(seen.parse::<i64>().unwrap(), pid, "stamp added by setenv");
+    assert_eq!(stamp_pid(seen.as_bytes()), Some(pid as Pid), "stamp added by setenv");
     assert!(
         n > baseline,
         "control: setenv's allocation was not observed ({n} vs {baseline})"

@@ -28,8 +28,7 @@ fn preload(cmd: &mut Command, signal: &str) {
 /// PDEATHSIG_PPID as /proc/PID/environ shows it: the block the process was
 /// exec'd with, or forked with, as it is now in memory.
 fn stamp(pid: Pid) -> Option<Pid> {
-    let value = proc_env(pid, "PDEATHSIG_PPID")?;
-    String::from_utf8(value).ok()?.parse().ok()
+    stamp_pid(&proc_env(pid, "PDEATHSIG_PPID")?)
 }
 
 /// Did `pid` inherit the stamp `from`? A preloaded process re-stamps its own
@@ -113,7 +112,9 @@ fn child_of_subshell_stays_alive_and_is_armed() {
     // does not exec, so it neither arms nor re-stamps; the subshell starts
     // sleep, whose PDEATHSIG_PPID names sh, its grandparent.
     let mut cmd = tree.command(spawn_bin());
-    clean(&mut cmd).args(["--handoff", "--", "sh", "-c", "(sleep 60; true); true"]);
+    // A stamp with a time, as pdeathsig's spawners write it: sh re-stamps
+    // in place (same length), which /proc/PID/environ of its fork shows.
+    clean(&mut cmd).args(["--handoff-stamp", "--", "sh", "-c", "(sleep 60; true); true"]);
     preload(&mut cmd, "TERM");
     let mut parent = tree.spawn(piped(&mut cmd));
     let sh = read_pid(&mut parent, DEATH_TIMEOUT);

@@ -33,6 +33,7 @@ int main(int argc, char **argv) {
     int i = 1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--handoff") == 0) handoff = 1;
+        else if (strcmp(argv[i], "--handoff-stamp") == 0) handoff = 2;
         else if (strcmp(argv[i], "--no-handoff") == 0) handoff = -1;
         else if (strcmp(argv[i], "--wait") == 0) wait_child = 1;
         else if (strcmp(argv[i], "--export-pid") == 0 && i + 1 < argc) export_var = argv[++i];
@@ -59,6 +60,15 @@ int main(int argc, char **argv) {
         if (handoff == 1) {
             char buf[16];
             snprintf(buf, sizeof buf, "%d", (int)self);
+            setenv("PDEATHSIG_PPID", buf, 1);
+        } else if (handoff == 2) {
+            struct timespec boot;
+            long hz = sysconf(_SC_CLK_TCK);
+            clock_gettime(CLOCK_BOOTTIME, &boot);
+            unsigned long long ticks = (unsigned long long)boot.tv_sec * (unsigned long long)hz
+                + (unsigned long long)boot.tv_nsec / (1000000000ULL / (unsigned long long)hz);
+            char buf[48];
+            snprintf(buf, sizeof buf, "%d:%llu", (int)self, ticks);
             setenv("PDEATHSIG_PPID", buf, 1);
         } else if (handoff == -1) {
             unsetenv("PDEATHSIG_PPID");

@@ -482,6 +482,37 @@ pub fn dead_pid(tree: &mut Tree) -> Pid {
 
 /// The value of `name` in /proc/PID/environ (the environment `pid` was
 /// exec'd with), if present.
+/// `CLOCK_BOOTTIME` now in clock ticks: the unit of `/proc/PID/stat`'s
+/// start time, and of the time in pdeathsig's `PID:TICKS` stamps.
+pub fn boot_ticks() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the pointer is to a live timespec.
+    assert_eq!(
+        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) },
+        0
+    );
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    now.tv_sec as u64 * hz + now.tv_nsec as u64 / (1_000_000_000 / hz)
+}
+
+/// The start time of `pid` (`/proc/PID/stat` field 22), in clock ticks.
+pub fn start_ticks(pid: Pid) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// The pid of a `PDEATHSIG_PPID` value: `PID`, or `PID:TICKS[:WATCHED]`
+/// as pdeathsig stamps it.
+pub fn stamp_pid(value: &[u8]) -> Option<Pid> {
+    let text = std::str::from_utf8(value).ok()?;
+    text.split(':').next()?.parse().ok()
+}
+
 pub fn proc_env(pid: Pid, name: &str) -> Option<Vec<u8>> {
     let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
     let prefix = format!("{name}=").into_bytes();

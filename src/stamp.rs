@@ -1,0 +1,105 @@
+//! Writing the stamp: a process armed at load time puts `PDEATHSIG_PPID=
+//! <its pid>:<now>[:<watched>]` into its own environment, so that the
+//! children it spawns compare against it (see `verdict.rs` for how they
+//! read it). This is the one place that writes the environment, and the
+//! riskiest: it is `unsafe`, and kept apart from the pure parser.
+
+use core::ffi::CStr;
+use libc::pid_t;
+
+use crate::environ::{Stamp, PDEATHSIG_PPID_C};
+use crate::sys;
+use crate::text::{Buf, Sink};
+
+/// Writes this process's stamp into `PDEATHSIG_PPID`: its pid, the time
+/// now, and in process mode the pid its watcher watches.
+///
+/// When the spawner already set `PDEATHSIG_PPID` and the value lies in the
+/// environment block the kernel wrote on the main thread's stack at exec
+/// and is long enough, the bytes are overwritten in place (the pid padded
+/// with leading zeros, which the parser accepts): no allocation. Otherwise
+/// (unset, too short, or a string that setenv(3)/putenv(3) put elsewhere)
+/// it falls back to setenv(3), which allocates. In-place stamping also
+/// changes the value that a Go program (cgo) reads from the initial stack
+/// for its own `os.Environ`.
+///
+/// # Safety
+///
+/// No other thread may read or write the environment meanwhile (setenv(3)
+/// is not thread-safe either). The load-time constructor calls this before
+/// `main` (see `load.rs` on dlopen(3)).
+pub(crate) unsafe fn stamp_own_pid(watched: Option<pid_t>) {
+    let mut stamp = Stamp::now(sys::getpid());
+    stamp.watched = watched.filter(|_| stamp.ticks.is_some());
+
+    // SAFETY: the name is NUL-terminated; the result is NULL or a pointer to
+    // the NUL-terminated value inside the environment.
+    let current = unsafe { libc::getenv(PDEATHSIG_PPID_C.as_ptr()) };
+    if !current.is_null() {
+        // SAFETY: a non-NULL getenv result is a NUL-terminated string.
+        let old_len = unsafe { CStr::from_ptr(current) }.to_bytes().len();
+        let mut storage = [0u8; 64];
+        let mut value = Buf::new(&mut storage);
+        stamp.write(&mut value, old_len);
+        let fits = !value.overflowed() && value.as_bytes().len() == old_len;
+        if fits && in_initial_block(current as usize, old_len) {
+            let bytes = value.as_bytes();
+            // SAFETY: `[current, current + old_len)` holds the value's bytes,
+            // on the main thread's stack (checked by in_initial_block), so it
+            // is mapped and writable. The environment owns it (the kernel
+            // wrote it there, or a putenv(3) made it part of the environment,
+            // which POSIX says changes when the string does). Exactly the
+            // existing bytes are replaced: the length and the NUL stay, so no
+            // reader can run past the end. No other thread reads it (the
+            // caller's guarantee).
+            unsafe {
+                core::ptr::copy_nonoverlapping(bytes.as_ptr(), current.cast::<u8>(), bytes.len());
+            }
+            return;
+        }
+    }
+
+    let mut storage = [0u8; 64];
+    let mut value = Buf::new(&mut storage);
+    stamp.write(&mut value, 0);
+    value.put(b"\0");
+    if value.overflowed() {
+        return;
+    }
+    // SAFETY: both strings are NUL-terminated; the caller guarantees that no
+    // other thread touches the environment. A failure (ENOMEM) leaves the old
+    // value, which the verdict's rules tolerate (an ancestor's stamp).
+    unsafe {
+        libc::setenv(
+            PDEATHSIG_PPID_C.as_ptr(),
+            value.as_bytes().as_ptr().cast(),
+            1,
+        );
+    }
+}
+
+/// Does the string at `start` (`len` bytes and a NUL) lie in the initial
+/// environment block, on the main thread's stack?
+///
+/// The kernel puts the environment strings between the `environ` array
+/// (argc, argv[], envp[] and the auxiliary vector come first, at the initial
+/// stack pointer) and the executable name of AT_EXECFN, which execve(2)
+/// copies to the very top of the new stack, above the environment strings.
+/// Both bounds and the string are then on the main thread's stack, above our
+/// own frame: one writable mapping. The thread check matters only under
+/// dlopen(3) from another thread, whose stack is elsewhere.
+fn in_initial_block(start: usize, len: usize) -> bool {
+    let marker = 0u8;
+    let frame = core::ptr::addr_of!(marker) as usize;
+    // SAFETY: `environ` is libc's variable; reading the pointer is a plain
+    // load (the caller of stamp_own_pid guarantees no concurrent writer).
+    let array = unsafe { core::ptr::addr_of!(libc::environ).read() } as usize;
+    // SAFETY: getauxval has no preconditions; 0 when AT_EXECFN is absent.
+    let top = unsafe { libc::getauxval(libc::AT_EXECFN) } as usize;
+    let main_thread = sys::gettid() == sys::getpid();
+    main_thread
+        && top != 0
+        && frame < array
+        && array < start
+        && start.checked_add(len + 1).is_some_and(|end| end <= top)
+}
