@@ -64,7 +64,11 @@ func badPid(fn string, ppid, min int) error {
 // "Errors" in the package documentation): syscall.EINVAL for a signal
 // outside 1..SIGRTMAX or a bad PDEATHSIG_PPID (nothing armed),
 // syscall.ESRCH when the parent had already died and this process survived
-// sig (caught with signal.Notify, or ignored).
+// sig (caught with signal.Notify, or ignored), syscall.ENOTSUP (the number
+// of syscall.EOPNOTSUPP on Linux) when this process ignores sig
+// (signal.Ignore, or SIG_IGN inherited, as nohup does for SIGHUP): sig is
+// armed, but the parent's death will not end this process; pick another
+// signal.
 //
 // Wraps arm_parent_death_signal of libpdeathsig, which wraps
 // prctl(PR_SET_PDEATHSIG): see PR_SET_PDEATHSIG(2const).
@@ -118,9 +122,11 @@ func ArmFromEnv() (bool, error) {
 //
 // Returns nil when armed, or an error wrapping a syscall.Errno:
 // syscall.EINVAL for a bad signal or PDEATHSIG_PPID; syscall.ESRCH when the
-// parent had already died and this process survived sig; syscall.ENOSYS
-// when the kernel has no pidfd_open (before Linux 5.3; nothing armed);
-// syscall.EOPNOTSUPP when the parent is outside this PID namespace;
+// parent had already died and this process survived sig; syscall.ENOTSUP
+// when sig is ignored (armed, as for Arm); syscall.ENOSYS when the kernel
+// has no pidfd_open (before Linux 5.3; nothing armed); syscall.EOPNOTSUPP,
+// the same number as ENOTSUP, when the parent is outside this PID namespace
+// (nothing armed: Get tells the two apart);
 // syscall.EBUSY when this process already watches a different parent;
 // EAGAIN, ENOMEM or EMFILE when the thread or the pidfd cannot be created.
 //

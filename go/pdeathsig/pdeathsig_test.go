@@ -74,8 +74,9 @@ func TestMain(m *testing.M) {
 
 // runChild is a child that arms in mode: MODE SIGNUM [GRACE]. MODE is
 // prctl (Arm), process (ArmProcess) or grace (ArmProcessWithGrace with
-// GRACE, a time.ParseDuration text, after ignoring SIGNUM so that only the
-// escalation to SIGKILL can end it). Rearm must fail with EINVAL before the
+// GRACE, a time.ParseDuration text; SIGNUM is then ignored, once armed, so
+// that only the escalation to SIGKILL can end it: arming a signal already
+// ignored would report ENOTSUP). Rearm must fail with EINVAL before the
 // first arming and succeed after it. Prints "armed SIG" (Get) and waits to
 // be killed; exits 3 on any failure.
 func runChild(args []string) {
@@ -109,7 +110,6 @@ func runChild(args []string) {
 		if perr != nil {
 			fail("bad grace %q: %v", args[2], perr)
 		}
-		signal.Ignore(sig)
 		err = pdeathsig.ArmProcessWithGrace(sig, 0, grace)
 	default:
 		fail("bad mode %q", args[0])
@@ -123,6 +123,9 @@ func runChild(args []string) {
 	armed, err := pdeathsig.Get()
 	if err != nil {
 		fail("Get: %v", err)
+	}
+	if args[0] == "grace" {
+		signal.Ignore(sig)
 	}
 	fmt.Printf("armed %d\n", int(armed))
 	for {
@@ -519,11 +522,12 @@ func TestPreloadArmsCgoBinary(t *testing.T) {
 		t.Fatalf("got %q, want pid %d armed with %d", line, r.child, syscall.SIGTERM)
 	}
 	// Observed with Go 1.19 and glibc 2.36: the constructor's stamp of
-	// PDEATHSIG_PPID=<own pid> is visible to os.Getenv, so Go's own children
-	// inherit the right stamp.
+	// PDEATHSIG_PPID=<own pid>[:...] is visible to os.Getenv, so Go's own
+	// children inherit the right stamp. The library may append fields after
+	// the pid (PID:TICKS[:WATCHED]); only the pid is checked here.
 	t.Logf("cgo binary under LD_PRELOAD: os.Getenv(PDEATHSIG_PPID) = %s (own pid %d)", envPPID, pid)
-	if envPPID != strconv.Itoa(pid) {
-		t.Errorf("os.Getenv(PDEATHSIG_PPID) = %s, want the process's own pid %d", envPPID, pid)
+	if stamped := strings.SplitN(envPPID, ":", 2)[0]; stamped != strconv.Itoa(pid) {
+		t.Errorf("os.Getenv(PDEATHSIG_PPID) = %s, want the process's own pid %d (then optional :fields)", envPPID, pid)
 	}
 	r.killParent(t)
 	assertDiedBy(t, "preloaded cgo binary", r.child, syscall.SIGTERM)
@@ -814,5 +818,29 @@ func TestErrorsWrapped(t *testing.T) {
 	}
 	if sig, err := pdeathsig.Get(); err != nil || sig != 0 {
 		t.Errorf("after failed calls Get() = %v, %v; want nothing armed", sig, err)
+	}
+}
+
+// A signal this process ignores is armed, and reported: ENOTSUP (the same
+// number as EOPNOTSUPP on Linux), wrapped like every error. SIGUSR2 is
+// ignored only for the test, and the setting cleared after it.
+func TestArmIgnoredSignalReported(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	signal.Ignore(syscall.SIGUSR2)
+	defer signal.Reset(syscall.SIGUSR2)
+	defer pdeathsig.Disarm()
+	err := pdeathsig.ArmExpecting(syscall.SIGUSR2, os.Getppid())
+	if err == nil {
+		t.Skip("this libpdeathsig does not report an ignored signal (arms it silently)")
+	}
+	if !errors.Is(err, syscall.ENOTSUP) {
+		t.Fatalf("ArmExpecting(SIGUSR2) with SIGUSR2 ignored = %v, want ENOTSUP", err)
+	}
+	if !strings.HasPrefix(err.Error(), "pdeathsig: ArmExpecting: ") {
+		t.Errorf("message %q does not start with %q", err, "pdeathsig: ArmExpecting: ")
+	}
+	if sig, err := pdeathsig.Get(); err != nil || sig != syscall.SIGUSR2 {
+		t.Errorf("Get() = %v, %v; want SIGUSR2 armed despite the error", sig, err)
 	}
 }
