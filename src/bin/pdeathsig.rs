@@ -11,9 +11,13 @@
 //! armed without knowing it: static binaries, programs nobody can change.
 //!
 //! Exit codes follow env(1): 125 when the wrapper itself fails (usage error,
-//! arming refused, parent already gone), 126 when PROGRAM was found but could
-//! not be executed, 127 when it was not found. Otherwise the exit status is
-//! PROGRAM's own, since PROGRAM replaces the wrapper.
+//! arming refused), 126 when PROGRAM was found but could not be executed, 127
+//! when it was not found. Otherwise the exit status is PROGRAM's own, since
+//! PROGRAM replaces the wrapper. When the parent is already gone, the wrapper
+//! sends itself the signal and dies of it, as PROGRAM would have (a shell
+//! shows 128 + the signal number); only if it survives the signal (ignored,
+//! blocked, or one that does not terminate, such as SIGWINCH) does it exit
+//! with 125. PROGRAM is not run in either case.
 //!
 //! Man pages: PR_SET_PDEATHSIG(2const), prctl(2), execve(2), execvp(3), env(1).
 
@@ -56,9 +60,13 @@ PROGRAM runs with PDEATHSIG_PPID=<its own pid> in its environment, so its
 own children can arm against it. The setting is cleared if PROGRAM is
 set-user-ID, set-group-ID or has file capabilities.
 
-Exit status: 125 if pdeathsig itself fails (bad usage, parent already gone),
+Exit status: 125 if pdeathsig itself fails (bad usage, arming refused),
 126 if PROGRAM cannot be executed, 127 if PROGRAM is not found, otherwise
-the exit status of PROGRAM.
+the exit status of PROGRAM. If the parent is already gone, pdeathsig sends
+itself SIG and dies of it, as PROGRAM would have (a shell shows 128+SIG:
+143 for TERM, 137 for KILL); if SIG does not end it (ignored, blocked, or
+a signal such as WINCH whose default is not to terminate), it exits 125.
+Either way PROGRAM is not run.
 ";
 
 /// What the command line asks for.
