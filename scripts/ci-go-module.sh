@@ -87,9 +87,11 @@ PDEATHSIG_NO_BUILD=1 run scripts/install-c-lib.sh "$prefix"
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 unset CGO_CFLAGS CGO_LDFLAGS PDEATHSIG_LIBRARY GOFLAGS
 export CGO_ENABLED=1 GO111MODULE=on GOFLAGS=-mod=mod GOPROXY=off GOSUMDB=off GOWORK=off
-if [ -z "${HOME:-}" ]; then
-    export GOCACHE="$work/gocache" GOPATH="$work/gopath"
-fi
+# A build cache of its own: Go's cache key leaves out pkg-config's output
+# (golang/go#24544), so a shared cache would link with the -L of an earlier
+# run's deleted prefix ("cannot find -lpdeathsig").
+export GOCACHE="$work/go-build-cache"
+[ -n "${HOME:-}" ] || export GOPATH="$work/gopath"
 run pkg-config --modversion pdeathsig
 
 echo "== throwaway module example.com/consumer in $work/consumer" >&2

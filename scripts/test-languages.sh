@@ -61,8 +61,12 @@ echo "== Go (cgo)" >&2
 # linked exactly as a user's are (no temporary path baked into them or the
 # Go build cache), and the test binary, the examples it builds and the
 # processes it starts all inherit it. PDEATHSIG_LIBRARY is the .so the
-# LD_PRELOAD test loads: the installed one. Scoped to this section.
+# LD_PRELOAD test loads: the installed one. A build cache of its own, in
+# $prefix (removed at exit): Go's cache key leaves out pkg-config's output
+# (golang/go#24544), so a shared cache would link with the -L of an earlier
+# run's deleted prefix. Scoped to this section.
 (
+    export GOCACHE="$prefix/go-build-cache"
     export LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     export PDEATHSIG_LIBRARY="$prefix/lib/libpdeathsig.so"
     cd go

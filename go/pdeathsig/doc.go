@@ -43,7 +43,9 @@
 // another prefix set PKG_CONFIG_PATH=PREFIX/lib/pkgconfig. The binaries link
 // libpdeathsig.so dynamically: the loader finds it in /usr/local/lib after
 // ldconfig; for another prefix set LD_LIBRARY_PATH=PREFIX/lib at run time,
-// or build with CGO_LDFLAGS=-Wl,-rpath,PREFIX/lib.
+// or build with CGO_LDFLAGS=-Wl,-rpath,PREFIX/lib. Go's build cache does not
+// notice a change of pkg-config's output (golang/go#24544): after moving the
+// library to another prefix, rebuild with go build -a (or a fresh GOCACHE).
 //
 // Inside the repository, scripts/test-languages.sh installs the library
 // into a temporary prefix and runs this package's tests against it, and
