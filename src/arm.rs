@@ -9,9 +9,9 @@ use crate::environ::{self, Mode, Stamp, MAX_GRACE};
 use crate::error::Error;
 use crate::signal::Signal;
 use crate::sys;
+pub use crate::verdict::Armed;
 use crate::verdict::{self, Verdict};
 use crate::watch;
-pub use crate::verdict::Armed;
 
 /// `getppid()` as seen by the load-time constructor; 0 until it has run.
 static LOAD_TIME_PARENT: AtomicI32 = AtomicI32::new(0);
@@ -220,7 +220,8 @@ pub fn arm_parent_death_signal_with(options: &Options) -> Result<Armed, Error> {
 
 /// Arms validated options against `stamp` and remembers them for
 /// [`rearm_parent_death_signal`]. A signal this process ignores is armed,
-/// and reported as [`Error::SignalIgnored`].
+/// and reported as [`Error::SignalIgnored`] unless a grace period's SIGKILL
+/// follows it.
 fn arm_checked_options(
     sig: Signal,
     stamp: &Stamp,
@@ -236,7 +237,8 @@ fn arm_checked_options(
     LAST_MODE.store(u8::from(mode == Mode::Process), Ordering::Relaxed);
     let grace_ns = grace.map_or(0, |g| u64::try_from(g.as_nanos()).unwrap_or(u64::MAX));
     LAST_GRACE_NS.store(grace_ns, Ordering::Relaxed);
-    if sys::signal_ignored(sig.as_raw()) {
+    // With a grace period the SIGKILL still ends the process: not a no-op.
+    if grace.is_none() && sys::signal_ignored(sig.as_raw()) {
         return Err(Error::SignalIgnored { signal: sig, armed });
     }
     Ok(armed)

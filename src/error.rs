@@ -82,7 +82,9 @@ pub enum Error {
     /// job started by a non-interactive shell inherits SIGINT and SIGQUIT
     /// ignored, and `nohup` ignores SIGHUP. The setting is in place (the
     /// signal acts if the program later resets the disposition or installs
-    /// a handler); choose SIGTERM or SIGKILL instead. errno `ENOTSUP`.
+    /// a handler); choose SIGTERM or SIGKILL instead. Not reported in
+    /// process mode with a grace period, whose SIGKILL still ends the
+    /// process. errno `ENOTSUP`.
     SignalIgnored {
         /// The signal that is ignored.
         signal: Signal,
