@@ -327,6 +327,37 @@ fn environment_protocol_values() {
             .unwrap()
     });
     assert_eq!(seen, format!("15 {me} {lib_s}"));
+    // ... and alone after env_clear(), whatever this process's LD_PRELOAD
+    // (one is set here, under the serial lock: it must not leak through).
+    std::env::set_var("LD_PRELOAD", "libc.so.6");
+    let seen = env_seen(|c| {
+        let tag = c
+            .get_envs()
+            .find(|(k, _)| *k == TAG_VAR)
+            .and_then(|(_, v)| v)
+            .unwrap()
+            .to_owned();
+        c.env_clear()
+            .env(TAG_VAR, tag)
+            .parent_death_signal_preload(Signal::TERM, &lib)
+            .unwrap()
+    });
+    std::env::remove_var("LD_PRELOAD");
+    assert_eq!(seen, format!("15 {me} {lib_s}"));
+    // A relative library path is made absolute (the child may run in
+    // another directory, where ld.so would not find it).
+    let dir = lib.parent().unwrap();
+    let here = std::env::current_dir().unwrap();
+    std::env::set_current_dir(dir).unwrap();
+    let relative = lib.file_name().unwrap().to_owned();
+    let seen = env_seen(|c| {
+        c.current_dir("/")
+            .env_remove("LD_PRELOAD")
+            .parent_death_signal_preload(Signal::TERM, &relative)
+            .unwrap()
+    });
+    std::env::set_current_dir(here).unwrap();
+    assert_eq!(seen, format!("15 {me} {lib_s}"));
     // Bad paths: a clear error naming the path; nothing set.
     for bad in [
         "".to_string(),

@@ -177,9 +177,12 @@ fn term_ignoring_child(tree: &mut Tree, grace: Option<&str>) -> (Pid, Instant) {
     let mut parent = tree.spawn(piped(&mut cmd));
     let child = read_pid_and_ready(&mut parent, true);
     tree.track(child);
+    // The clock starts before the kill: the grace runs from the parent's
+    // death, and a clock started after wait() would run short under load.
+    let killed_at = Instant::now();
     parent.kill().unwrap();
     parent.wait().unwrap();
-    (child, Instant::now())
+    (child, killed_at)
 }
 
 /// Escalation: a child that ignores SIGTERM is SIGKILLed after the grace

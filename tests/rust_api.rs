@@ -14,7 +14,7 @@ use support::*;
 
 use pdeathsig::{
     arm_parent_death_signal, arm_parent_death_signal_expecting, disarm_parent_death_signal,
-    get_parent_death_signal, Armed, Error, Signal,
+    get_parent_death_signal, rearm_parent_death_signal, Armed, Error, Mode, Options, Signal,
 };
 
 /// Selects what the re-executed test binary does as a child.
@@ -130,6 +130,66 @@ fn run_child(mode: &str) -> i32 {
             }
             report(format!("caught {}", CAUGHT.load(Ordering::SeqCst)));
             report_parent_died(result);
+            0
+        }
+        // Process mode with a grace under a millisecond, SIGTERM ignored
+        // after arming, then rearm: the grace must survive the rearm (it
+        // was once rounded down to none), so SIGKILL follows the TERM.
+        "rearm-grace" | "rearm-nograce" => {
+            let mut options = Options::new(Signal::TERM).mode(Mode::Process);
+            if mode == "rearm-grace" {
+                options = options.grace(Duration::from_micros(500));
+            }
+            let armed = options.arm();
+            // SAFETY: SIG_IGN is a valid disposition for SIGTERM.
+            unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+            let rearmed = rearm_parent_death_signal();
+            report(format!(
+                "armed {:?} rearmed {:?}",
+                armed.map(|_| ()),
+                rearmed.map(|_| ())
+            ));
+            std::thread::sleep(Duration::from_secs(60));
+            0
+        }
+        // Reading the protocol's variables while another thread sets them:
+        // the safe functions go through std::env, whose lock orders them
+        // with set_var (a raw getenv(3) here could read freed memory).
+        "env-race" => {
+            let stop = std::sync::Arc::new(AtomicBool::new(false));
+            let writer = {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut n: u64 = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        // Values of changing length: setenv reallocates.
+                        let value = format!("{}:{}", 1 + n % 100_000, n);
+                        std::env::set_var("PDEATHSIG_PPID", value);
+                        std::env::set_var("PDEATHSIG", if n % 2 == 0 { "TERM" } else { "SIGKILL" });
+                    }
+                })
+            };
+            let deadline = Instant::now() + Duration::from_millis(500);
+            let mut reads = 0u64;
+            let mut bad = 0u64;
+            while Instant::now() < deadline {
+                match (
+                    pdeathsig::EnvConfig::from_env(),
+                    pdeathsig::exported_parent(),
+                ) {
+                    (Ok(config), Ok(Some(pid))) if config.parent.is_some() && pid > 0 => {}
+                    (Ok(_), Ok(None)) if reads == 0 => {}
+                    other => {
+                        bad += 1;
+                        report(format!("bad read {other:?}"));
+                    }
+                }
+                reads += 1;
+            }
+            stop.store(true, Ordering::Relaxed);
+            writer.join().unwrap();
+            report(format!("reads ok {}", bad == 0 && reads > 100));
             0
         }
         _ => {
@@ -273,6 +333,57 @@ fn rust_child_dies_with_parent_and_control_survives() {
     assert_eq!(wait_status(child, CONTROL_WATCH), None);
     assert!(alive(child), "the unarmed control died");
     assert_eq!(kill_reap(child), Some(Status::Signaled(libc::SIGKILL)));
+}
+
+/// A grace under 1 ms survives `rearm_parent_death_signal` (it used to be
+/// remembered rounded down to nothing): the TERM-ignoring child is
+/// SIGKILLed. Control: without a grace the same child lives on.
+#[test]
+fn rearm_keeps_a_sub_millisecond_grace() {
+    let mut tree = Tree::new();
+    for (mode, rearmed, want) in [
+        (
+            "rearm-grace",
+            "Ok(())",
+            Some(Status::Signaled(libc::SIGKILL)),
+        ),
+        // Without a grace, the ignored TERM makes the guard a no-op: said.
+        ("rearm-nograce", "Err(SignalIgnored", None),
+    ] {
+        let mut cmd = spawned_child_command(&tree, &["--handoff"], mode);
+        let mut parent = tree.spawn(piped(&mut cmd));
+        let (child, reports) = read_reports(&mut parent, 1, true);
+        let child = child.unwrap();
+        tree.track(child);
+        assert!(
+            reports.len() == 1
+                && reports[0].starts_with(&format!("armed Ok(()) rearmed {rearmed}")),
+            "{mode}: {reports:?}"
+        );
+        kill_parent(&parent);
+        let wait = if want.is_some() {
+            DEATH_TIMEOUT
+        } else {
+            CONTROL_WATCH
+        };
+        assert_eq!(wait_status(child, wait), want, "{mode}");
+    }
+}
+
+/// The safe environment readers against `std::env::set_var` in another
+/// thread: consistent values, no crash (through std's environment lock).
+#[test]
+fn environment_reads_are_ordered_with_set_var() {
+    let mut tree = Tree::new();
+    let mut cmd = child_command(&tree, "env-race");
+    cmd.env("PDEATHSIG_PPID", "1");
+    let mut child = tree.spawn(piped(&mut cmd));
+    let (_, reports) = read_reports(&mut child, 1, false);
+    assert_eq!(reports, ["reads ok true"]);
+    assert_eq!(
+        wait_status(child.id() as Pid, DEATH_TIMEOUT),
+        Some(Status::Exited(0))
+    );
 }
 
 #[test]
