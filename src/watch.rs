@@ -48,6 +48,12 @@ const STACK_SIZE: usize = 64 * 1024;
 /// If poll(2) on the pidfd ever fails, how often to look instead.
 const FALLBACK_PERIOD_MS: u32 = 100;
 
+/// With the pidfd in the program's own descriptor table, how often the
+/// watcher also looks without being woken: the program may have put a pipe
+/// or socket at the pidfd's number, which poll(2) then watches instead and
+/// which may never become readable.
+const SHARED_TABLE_RECHECK_MS: c_int = 1000;
+
 /// How long the arming call waits for the new watcher's verdict before
 /// giving up (the thread normally answers within microseconds).
 const VERDICT_TIMEOUT_MS: u32 = 10_000;
@@ -443,20 +449,27 @@ fn confirmed_dead(target: Target) -> bool {
 
 /// Blocks until the watched process has exited, confirmed by
 /// [`confirmed_dead`]. `private`: the pidfd lives in the watcher's own
-/// descriptor table, so it is ours to close. Should poll(2) itself fail,
-/// falls back to looking every 100 ms.
+/// descriptor table, so it is ours to close; otherwise the watcher also
+/// looks once a second (see [`SHARED_TABLE_RECHECK_MS`]). Should poll(2)
+/// itself fail, falls back to looking every 100 ms.
 fn wait_for_death(mut target: Target, private: bool) {
+    let timeout = if private { -1 } else { SHARED_TABLE_RECHECK_MS };
     loop {
-        match sys::poll_in(target.fd, -1) {
-            Ok(0) | Err(libc::EINTR) => continue,
-            Ok(_) => {}
+        let woken = match sys::poll_in(target.fd, timeout) {
+            Err(libc::EINTR) => continue,
+            Ok(0) if private => continue,
+            Ok(revents) => revents != 0,
             Err(_) => break,
-        }
+        };
         if confirmed_dead(target) {
             if private {
                 sys::close(target.fd);
             }
             return;
+        }
+        if !woken {
+            // The periodic look of a shared table: alive, keep waiting.
+            continue;
         }
         // Woken while the process lives: in a shared table the program
         // closed our descriptor and reused its number (a regular file polls
