@@ -15,6 +15,12 @@
 
 #include <sys/types.h>
 
+/* The version of the library this header describes (Cargo.toml). */
+#define PDEATHSIG_VERSION_MAJOR 0
+#define PDEATHSIG_VERSION_MINOR 1
+#define PDEATHSIG_VERSION_PATCH 0
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -27,32 +33,43 @@ extern "C" {
  * current parent), `sig` is sent to this process at once.
  *
  * Returns 0 on success. Returns -1 with errno set on failure: EINVAL for a
- * signal outside 1..SIGRTMAX or a bad PDEATHSIG_PPID (nothing armed);
- * ESRCH when the parent had already died and this process survived the
- * signal it was sent (caught, ignored or blocked). Wraps
- * prctl(PR_SET_PDEATHSIG), see PR_SET_PDEATHSIG(2const).
+ * signal outside 1..31 and SIGRTMIN..SIGRTMAX or a bad PDEATHSIG_PPID
+ * (nothing armed); ESRCH when the parent had already died and this process
+ * survived the signal it was sent (caught, ignored or blocked); ENOTSUP
+ * when the signal is armed but ignored in this process (SIG_IGN: a
+ * background job inherits SIGINT ignored), so that it would do nothing.
+ * Wraps prctl(PR_SET_PDEATHSIG), see PR_SET_PDEATHSIG(2const).
+ *
+ * Threads: the kernel keeps the setting per thread. Call it from the main
+ * thread (or a thread that lives as long as the process): a setting made
+ * from a thread that exits is lost with it.
  */
 int arm_parent_death_signal(int sig);
 
 /**
  * Like arm_parent_death_signal(), with the expected parent pid given
- * explicitly instead of read from PDEATHSIG_PPID.
+ * explicitly instead of read from PDEATHSIG_PPID (0: the default, as
+ * arm_parent_death_signal()).
  *
  * Returns 0 on success, -1 with errno set on failure (EINVAL also for a
- * parent pid that is not positive).
+ * negative parent pid). Threads: as arm_parent_death_signal().
  */
 int arm_parent_death_signal_expecting(int sig, pid_t parent);
 
 /**
  * Arms as the environment asks: PDEATHSIG names the signal (TERM, SIGTERM,
  * term, 15, RTMIN+3), PDEATHSIG_PPID the expected parent, PDEATHSIG_MODE
- * the mode (prctl, the default, or process; any case) and PDEATHSIG_GRACE
- * the grace period before SIGKILL (500ms, 5s or 5; process mode only).
+ * the mode (prctl, the default, process or tree; any case) and
+ * PDEATHSIG_GRACE the grace period before SIGKILL (500ms, 5s or 5; process
+ * and tree mode only). A parent-death signal already set when this runs
+ * (by the spawner: unshare --kill-child, Go's Pdeathsig) is kept in prctl
+ * mode.
  *
  * Returns 1 when armed, 0 when PDEATHSIG is unset or empty (nothing done),
- * -1 with errno set on failure (EINVAL for a bad value or a grace without
- * PDEATHSIG_MODE=process, nothing armed; the errors of
- * arm_parent_process_death_signal() in process mode).
+ * -1 with errno set on failure (EINVAL for a bad value or a grace in prctl
+ * mode, nothing armed; the errors of the mode's arming function).
+ * Threads: as the mode's arming function; do not change the environment
+ * from another thread meanwhile.
  */
 int arm_parent_death_signal_from_env(void);
 
@@ -68,6 +85,8 @@ int arm_parent_death_signal_from_env(void);
  * execve(); it survives setuid(). See pidfd_open(2), poll(2),
  * pthread_create(3).
  *
+ * Threads: may be called from any thread (the watcher is per process).
+ *
  * Returns 0 on success, -1 with errno set on failure: EINVAL for a bad
  * signal or PDEATHSIG_PPID; ESRCH as for arm_parent_death_signal();
  * ENOSYS when the kernel has no pidfd_open (before Linux 5.3): process
@@ -80,7 +99,7 @@ int arm_parent_process_death_signal(int sig);
 
 /**
  * arm_parent_process_death_signal() with the expected parent pid given
- * explicitly (positive; EINVAL otherwise).
+ * explicitly (0: the default; negative: EINVAL). Any thread.
  */
 int arm_parent_process_death_signal_expecting(int sig, pid_t parent);
 
@@ -93,9 +112,42 @@ int arm_parent_process_death_signal_expecting(int sig, pid_t parent);
  *
  * Returns 0 on success, -1 with errno set on failure: EINVAL also for a
  * grace above one hour or a negative parent; the other errors of
- * arm_parent_process_death_signal().
+ * arm_parent_process_death_signal(). Any thread.
  */
 int arm_parent_process_death_signal_with_grace(int sig, pid_t parent, unsigned int grace_ms);
+
+/**
+ * Tree mode: this process gets `sig` when the tree's *anchor* exits,
+ * whoever its parent is. The anchor is PDEATHSIG_PPID (the tool that
+ * started the tree exports its pid there), else the parent seen at load
+ * time. A detached or daemonized process still follows it; a child this
+ * process creates with fork() without exec gets a watcher of its own
+ * (pthread_atfork(3)); with LD_PRELOAD and PDEATHSIG_MODE=tree every
+ * exec'd descendant arms the same way, so the whole tree gets the signal
+ * at once when the anchor dies. The race is closed: if the anchor is
+ * already gone (or its pid was reused: its start time is checked against
+ * the stamp's), the signal is sent at once. One watcher thread, as in
+ * process mode. See pidfd_open(2), pthread_atfork(3).
+ *
+ * Returns 0 on success, -1 with errno set on failure: the errors of
+ * arm_parent_process_death_signal() (but a parent outside this PID
+ * namespace is no error: only the anchor matters). Any thread.
+ */
+int arm_parent_tree_death_signal(int sig);
+
+/**
+ * arm_parent_tree_death_signal() with the anchor pid given explicitly (0:
+ * the default; negative: EINVAL). Any thread.
+ */
+int arm_parent_tree_death_signal_expecting(int sig, pid_t anchor);
+
+/**
+ * arm_parent_tree_death_signal() with graceful escalation: SIGKILL if this
+ * process is still alive `grace_ms` milliseconds after `sig` (1 to
+ * 3600000; 0 means no escalation). `anchor` as in
+ * arm_parent_tree_death_signal_expecting(). Any thread.
+ */
+int arm_parent_tree_death_signal_with_grace(int sig, pid_t anchor, unsigned int grace_ms);
 
 /**
  * Arms again what the last successful arming in this process armed (same
@@ -106,27 +158,32 @@ int arm_parent_process_death_signal_with_grace(int sig, pid_t parent, unsigned i
  * Returns 0 on success, -1 with errno set on failure: EINVAL when nothing
  * was armed in this process before; ESRCH when the parent died meanwhile
  * (the signal was sent, and this process survived it); the errors of the
- * arming functions.
+ * arming functions. Threads: in prctl mode, from the thread that is to
+ * hold the setting (the main thread); otherwise any thread.
  */
 int rearm_parent_death_signal(void);
 
 /**
  * Returns the signal armed for this process, 0 when none, or -1 with errno
  * set on failure. Wraps prctl(PR_GET_PDEATHSIG), see PR_GET_PDEATHSIG(2const);
- * when that is empty and process mode watches the parent, its signal.
+ * when that is empty and a watcher (process or tree mode) runs, its
+ * signal. Threads: prctl's answer is the calling thread's.
  */
 int get_parent_death_signal(void);
 
 /**
  * Clears the setting: no signal when the parent dies. Returns 0 on
- * success, -1 with errno set on failure. Wraps prctl(PR_SET_PDEATHSIG, 0);
- * a process-mode watcher is disarmed too (its idle thread remains).
+ * success, -1 with errno set on failure. Wraps prctl(PR_SET_PDEATHSIG, 0)
+ * for the calling thread; a watcher (process or tree mode) is disarmed too
+ * (its idle thread remains, and fork children start none).
  */
 int disarm_parent_death_signal(void);
 
 /**
  * The library's version, such as "0.1.0": a static NUL-terminated string
- * that must not be freed.
+ * that must not be freed; the same as the PDEATHSIG_VERSION_MAJOR, _MINOR
+ * and _PATCH macros of the header the program was compiled with, unless
+ * it runs against another build of the library. Any thread.
  */
 const char *pdeathsig_version(void);
 

@@ -203,7 +203,7 @@ pub fn arm_parent_death_signal_with(options: &Options) -> Result<Armed, Error> {
         if grace.is_zero() || grace > MAX_GRACE {
             return Err(Error::InvalidGrace(grace));
         }
-        if options.mode != Mode::Process {
+        if !options.mode.has_watcher() {
             return Err(Error::GraceNeedsProcessMode);
         }
     }
@@ -230,11 +230,16 @@ fn arm_checked_options(
 ) -> Result<Armed, Error> {
     let armed = match mode {
         Mode::Prctl => arm_and_check(sig, stamp)?,
-        Mode::Process => watch::watch(sig, stamp, grace)?,
+        Mode::Process | Mode::Tree => watch::watch(sig, stamp, grace, mode)?,
     };
     LAST_SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
     LAST_EXPECTED.store(stamp.pid, Ordering::Relaxed);
-    LAST_MODE.store(u8::from(mode == Mode::Process), Ordering::Relaxed);
+    let mode_code = match mode {
+        Mode::Prctl => 0,
+        Mode::Process => 1,
+        Mode::Tree => 2,
+    };
+    LAST_MODE.store(mode_code, Ordering::Relaxed);
     let grace_ns = grace.map_or(0, |g| u64::try_from(g.as_nanos()).unwrap_or(u64::MAX));
     LAST_GRACE_NS.store(grace_ns, Ordering::Relaxed);
     // With a grace period the SIGKILL still ends the process: not a no-op.
@@ -289,8 +294,9 @@ pub fn rearm_parent_death_signal() -> Result<Armed, Error> {
     if expected > 0 {
         options = options.parent(expected);
     }
-    if LAST_MODE.load(Ordering::Relaxed) == 1 {
-        options = options.mode(Mode::Process);
+    let mode = LAST_MODE.load(Ordering::Relaxed);
+    if mode > 0 {
+        options = options.mode(if mode == 2 { Mode::Tree } else { Mode::Process });
         let grace_ns = LAST_GRACE_NS.load(Ordering::Relaxed);
         if grace_ns > 0 {
             options = options.grace(Duration::from_nanos(grace_ns));

@@ -35,8 +35,9 @@ pub const PDEATHSIG_PPID: &str = "PDEATHSIG_PPID";
 
 /// Name of the variable choosing how the parent is watched: `prctl` (the
 /// default: the kernel's `PR_SET_PDEATHSIG`, zero threads, but it fires when
-/// the parent *thread* exits) or `process` (a watcher thread polls a pidfd
-/// on the parent *process*). ASCII case is ignored (`PROCESS` is fine).
+/// the parent *thread* exits), `process` (a watcher thread polls a pidfd
+/// on the parent *process*) or `tree` (every process of the tree watches
+/// the tree's anchor, see [`Mode::Tree`]). ASCII case is ignored.
 /// See PR_SET_PDEATHSIG(2const) and pidfd_open(2).
 #[doc(alias = "pidfd_open")]
 pub const PDEATHSIG_MODE: &str = "PDEATHSIG_MODE";
@@ -80,26 +81,45 @@ pub enum Mode {
     /// SIGKILL after a grace period. Costs one thread, which holds the
     /// pidfd in a descriptor table of its own (none in the program's).
     Process,
+    /// Every process of the tree watches the tree's *anchor* itself: the
+    /// process named in `PDEATHSIG_PPID` when the tree started (the tool
+    /// that spawned it), or the root's parent at load time. The stamp is
+    /// not rewritten from process to process, fork-only children get a
+    /// watcher too (pthread_atfork(3)), and when the anchor exits every
+    /// process of the tree gets the signal at once, however it was started
+    /// (detached, daemonized, behind a subshell or a static middle that
+    /// passes the environment on). One watcher thread per process, as in
+    /// [`Mode::Process`].
+    Tree,
 }
 
 impl Mode {
-    /// Parses `prctl` or `process`, ignoring ASCII case.
+    /// Parses `prctl`, `process` or `tree`, ignoring ASCII case.
     pub fn parse(text: &[u8]) -> Option<Mode> {
         if text.eq_ignore_ascii_case(b"prctl") {
             Some(Mode::Prctl)
         } else if text.eq_ignore_ascii_case(b"process") {
             Some(Mode::Process)
+        } else if text.eq_ignore_ascii_case(b"tree") {
+            Some(Mode::Tree)
         } else {
             None
         }
     }
 
-    /// `"prctl"` or `"process"`: the value `PDEATHSIG_MODE` takes.
+    /// `"prctl"`, `"process"` or `"tree"`: the value `PDEATHSIG_MODE` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Prctl => "prctl",
             Mode::Process => "process",
+            Mode::Tree => "tree",
         }
+    }
+
+    /// Does a watcher thread send the signal (and so can escalate after a
+    /// grace period)? True for [`Mode::Process`] and [`Mode::Tree`].
+    pub fn has_watcher(self) -> bool {
+        self != Mode::Prctl
     }
 }
 
@@ -202,7 +222,7 @@ impl EnvConfig {
         if let Some(text) = get(PDEATHSIG_GRACE) {
             config.grace = Some(parse_grace(text).ok_or_else(|| bad(PDEATHSIG_GRACE, text))?);
         }
-        if config.grace.is_some() && config.mode != Mode::Process {
+        if config.grace.is_some() && !config.mode.has_watcher() {
             return Err(Error::GraceNeedsProcessMode);
         }
         Ok(config)
@@ -401,7 +421,13 @@ fn one_variable(var: &'static str) -> Result<EnvConfig, Error> {
     #[cfg(not(feature = "std"))]
     {
         // SAFETY: as in EnvConfig::from_env.
-        EnvConfig::from_lookup(|name| if name == var { unsafe { lookup_raw(var) } } else { None })
+        EnvConfig::from_lookup(|name| {
+            if name == var {
+                unsafe { lookup_raw(var) }
+            } else {
+                None
+            }
+        })
     }
 }
 
@@ -486,6 +512,8 @@ mod tests {
         assert_eq!(Mode::parse(b"prctl"), Some(Mode::Prctl));
         assert_eq!(Mode::parse(b"PROCESS"), Some(Mode::Process));
         assert_eq!(Mode::parse(b"Process"), Some(Mode::Process));
+        assert_eq!(Mode::parse(b"tree"), Some(Mode::Tree));
+        assert_eq!(Mode::parse(b"TREE"), Some(Mode::Tree));
         for bad in [&b""[..], b"proc", b"thread", b" process", b"process\n"] {
             assert_eq!(Mode::parse(bad), None, "{bad:?}");
         }

@@ -197,7 +197,7 @@ impl Error {
                 } else if bad.var == crate::environ::PDEATHSIG_PPID {
                     out.put(crate::environ::STAMP_ACCEPTED.as_bytes());
                 } else if bad.var == crate::environ::PDEATHSIG_MODE {
-                    out.put(b"accepted: prctl (the default) or process, any case");
+                    out.put(b"accepted: prctl (the default), process or tree, any case");
                 } else if bad.var == crate::environ::PDEATHSIG_GRACE {
                     out.put(
                         b"accepted: a whole number of milliseconds or seconds from 1ms to 1 hour: \
@@ -226,8 +226,8 @@ impl Error {
             }
             Error::GraceNeedsProcessMode => {
                 out.put(
-                    b"PDEATHSIG_GRACE needs PDEATHSIG_MODE=process: in prctl mode no watcher \
-                      lives to send SIGKILL after the grace period",
+                    b"PDEATHSIG_GRACE needs PDEATHSIG_MODE=process or tree: in prctl mode no \
+                      watcher lives to send SIGKILL after the grace period",
                 );
             }
             Error::InvalidGrace(grace) => {

@@ -82,15 +82,15 @@ pub use arm::{
 pub use command::ParentDeathSignalExt;
 #[cfg(target_os = "linux")]
 pub use environ::{
-    exported_parent, parse_grace, parse_pid, requested_signal, EnvConfig, Mode, MAX_GRACE,
-    PDEATHSIG, PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID, PID_ACCEPTED, Stamp,
+    exported_parent, parse_grace, parse_pid, requested_signal, EnvConfig, Mode, Stamp, MAX_GRACE,
+    PDEATHSIG, PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID, PID_ACCEPTED,
 };
 #[cfg(target_os = "linux")]
 pub use error::{Error, InvalidEnv};
 #[cfg(target_os = "linux")]
-pub use verdict::{Armed, UnverifiedReason};
-#[cfg(target_os = "linux")]
 pub use signal::{ParseSignalError, Signal, SIGNAL_ACCEPTED};
+#[cfg(target_os = "linux")]
+pub use verdict::{Armed, UnverifiedReason};
 
 #[cfg(target_os = "linux")]
 #[doc(hidden)]

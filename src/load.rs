@@ -67,8 +67,15 @@ fn arm_at_load() {
     {
         warn_unverified(parent, expected, reason);
     }
-    // SAFETY: as above.
-    unsafe { stamp::stamp_own_pid(watch::watched()) }
+    match armed {
+        // SAFETY: as above.
+        Some(Armed::Tree { anchor }) => unsafe { stamp::stamp_anchor(anchor) },
+        // Tree mode whose anchor is gone: the stamp keeps naming it, so
+        // that children started anyway follow it too.
+        None if watch::tree_mode() => {}
+        // SAFETY: as above.
+        _ => unsafe { stamp::stamp_own_pid(watch::watched()) },
+    }
 }
 
 /// One line on stderr: armed, but the verdict could not be established.

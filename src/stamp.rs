@@ -31,7 +31,36 @@ use crate::text::{Buf, Sink};
 pub(crate) unsafe fn stamp_own_pid(watched: Option<pid_t>) {
     let mut stamp = Stamp::now(sys::getpid());
     stamp.watched = watched.filter(|_| stamp.ticks.is_some());
+    // SAFETY: the caller's guarantee.
+    unsafe { write(&stamp) }
+}
 
+/// Tree mode: the stamp names the tree's anchor and is not rewritten from
+/// process to process. A stamp that already names `anchor` with a time is
+/// kept; a plain pid (or none: the anchor is the parent seen at load time)
+/// becomes `anchor:now`, so that the anchor's identity (it started by then)
+/// can be checked against pid reuse all the way down the tree.
+///
+/// # Safety
+///
+/// As [`stamp_own_pid`].
+pub(crate) unsafe fn stamp_anchor(anchor: pid_t) {
+    // SAFETY: the caller's guarantee (no concurrent change).
+    let current = unsafe { sys::getenv(PDEATHSIG_PPID_C) }.and_then(Stamp::parse);
+    if matches!(current, Some(s) if s.pid == anchor && s.ticks.is_some()) {
+        return;
+    }
+    // SAFETY: the caller's guarantee.
+    unsafe { write(&Stamp::now(anchor)) }
+}
+
+/// Writes `stamp` into `PDEATHSIG_PPID`: in place when it fits, else with
+/// setenv(3).
+///
+/// # Safety
+///
+/// As [`stamp_own_pid`].
+unsafe fn write(stamp: &Stamp) {
     // SAFETY: the name is NUL-terminated; the result is NULL or a pointer to
     // the NUL-terminated value inside the environment.
     let current = unsafe { libc::getenv(PDEATHSIG_PPID_C.as_ptr()) };

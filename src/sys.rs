@@ -224,14 +224,23 @@ pub(crate) struct ProcStat {
     pub state: u8,
     /// Field 4: the parent pid (0 for a namespace's init).
     pub ppid: pid_t,
+    /// Field 9: the kernel's task flags (`PF_EXITING` among them).
+    pub flags: u64,
     /// Field 22: when the process started, in clock ticks since boot.
     pub start: u64,
 }
 
+/// `PF_EXITING` of include/linux/sched.h: set at the very start of exit,
+/// before the process's children are handed to a reaper. A child that
+/// already sees its new parent can find the old one in this state, not yet
+/// a zombie (a preempted virtual CPU stretches that window).
+const PF_EXITING: u64 = 0x4;
+
 impl ProcStat {
-    /// A zombie or a dead task: exited, whatever its entry still says.
+    /// Exiting, a zombie or a dead task: exited, whatever else its entry
+    /// still says.
     pub fn exited(&self) -> bool {
-        matches!(self.state, b'Z' | b'X' | b'x')
+        matches!(self.state, b'Z' | b'X' | b'x') || self.flags & PF_EXITING != 0
     }
 }
 
@@ -268,7 +277,7 @@ pub(crate) fn proc_stat(pid: Option<pid_t>) -> Result<ProcStat, c_int> {
     parse_stat(text).ok_or(libc::EINVAL)
 }
 
-/// Fields 1, 3, 4 and 22 of a `/proc/PID/stat` line. The command name
+/// Fields 1, 3, 4, 9 and 22 of a `/proc/PID/stat` line. The command name
 /// (field 2) is in parentheses and may itself hold spaces and ')', so the
 /// fields after it are counted from the last ')'.
 pub(crate) fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
@@ -276,15 +285,17 @@ pub(crate) fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
     let open = stat.iter().position(|&b| b == b'(')?;
     let pid = parse_decimal(stat.get(..open.checked_sub(1)?)?)?;
     let close = stat.iter().rposition(|&b| b == b')')?;
-    // After ") ": field 3 (state), 4 (ppid), ... 22 (starttime).
+    // After ") ": field 3 (state), 4 (ppid), 5-8, 9 (flags), ... 22 (start).
     let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
     let state = *fields.next()?.first()?;
     let ppid = parse_decimal(fields.next()?)?;
-    let start = parse_decimal(fields.nth(17)?)?;
+    let flags = parse_decimal(fields.nth(4)?)?;
+    let start = parse_decimal(fields.nth(12)?)?;
     Some(ProcStat {
         pid: pid_t::try_from(pid).ok()?,
         state,
         ppid: pid_t::try_from(ppid).ok()?,
+        flags,
         start,
     })
 }
@@ -354,6 +365,18 @@ pub(crate) fn spawn_detached(
     }
 }
 
+/// pthread_atfork(3) with only a child handler: `child` runs in the child
+/// of every fork(2) (not of vfork(2) or posix_spawn(3)), before fork
+/// returns there.
+pub(crate) fn atfork_child(child: unsafe extern "C" fn()) {
+    // SAFETY: NULL prepare and parent handlers are allowed; `child` is an
+    // `extern "C"` function with no arguments, valid for the life of the
+    // process (the library is linked -z nodelete, and an rlib's code lives
+    // in the program). Registration only fails with ENOMEM: then fork
+    // children simply get no watcher.
+    unsafe { libc::pthread_atfork(None, None, Some(child)) };
+}
+
 #[cfg(feature = "auto-arm")]
 /// Writes all of `bytes` to standard error, ignoring failures (there is no
 /// one to report them to). Retries on EINTR and short writes. See write(2).
@@ -380,20 +403,29 @@ mod tests {
 
     #[test]
     fn stat_with_odd_command_names() {
-        let line = |head: &str| {
+        let line = |head: &str, flags: u64| {
             let mut s = std::string::String::from(head);
-            // Fields 5 to 21 (17 of them), then 22 (start) = 777.
-            for _ in 5..=21 {
+            // Fields 5 to 8, 9 (flags), 10 to 21, then 22 (start) = 777.
+            s.push_str(" 0 0 0 0");
+            s.push_str(&std::format!(" {flags}"));
+            for _ in 10..=21 {
                 s.push_str(" 0");
             }
             s.push_str(" 777 0 0");
             s
         };
-        let sh = parse_stat(line("42 (sh) S 7").as_bytes()).unwrap();
-        assert_eq!((sh.pid, sh.state, sh.ppid, sh.start), (42, b'S', 7, 777));
-        let odd = parse_stat(line("42 (a) b) (c) Z 9").as_bytes()).unwrap();
+        let sh = parse_stat(line("42 (sh) S 7", 0x400100).as_bytes()).unwrap();
+        assert_eq!(
+            (sh.pid, sh.state, sh.ppid, sh.flags, sh.start),
+            (42, b'S', 7, 0x400100, 777)
+        );
+        assert!(!sh.exited());
+        let odd = parse_stat(line("42 (a) b) (c) Z 9", 0).as_bytes()).unwrap();
         assert_eq!((odd.state, odd.ppid), (b'Z', 9));
         assert!(odd.exited());
+        // Exiting (PF_EXITING) but not yet a zombie: exited.
+        let exiting = parse_stat(line("42 (sh) R 7", 0x404).as_bytes()).unwrap();
+        assert!(exiting.exited());
         assert_eq!(parse_stat(b"garbage"), None);
         assert_eq!(parse_stat(b"1 (x)"), None);
         assert_eq!(parse_stat(b"1 (init) S 0 1 1"), None);

@@ -73,6 +73,13 @@ pub enum Armed {
         /// The pid in the stamp, no longer our ancestor.
         stamped: pid_t,
     },
+    /// Tree mode ([`Mode::Tree`](crate::Mode::Tree)): the tree's anchor is
+    /// alive and watched, whether or not it is an ancestor. When `anchor`
+    /// is this process itself, it is the anchor, and nothing is watched.
+    Tree {
+        /// The anchor's pid.
+        anchor: pid_t,
+    },
     /// The facts could not be established (see [`UnverifiedReason`]); the
     /// guard is armed against the current parent and did not signal.
     Unverified {
@@ -177,6 +184,23 @@ pub(crate) fn judge(stamp: &Stamp, parent: pid_t) -> Verdict {
     }
 }
 
+/// Tree mode's judgment: not "is my parent the expected one?" but "is the
+/// tree's anchor (`stamp.pid`, stamped at `stamp.ticks`) alive?", whoever
+/// our parent is. Its identity is checked against pid reuse by start time
+/// (it must have started by the stamp's tick), except where it is our
+/// parent, which a reused pid cannot be.
+pub(crate) fn judge_anchor(stamp: &Stamp) -> Verdict {
+    let anchor = stamp.pid;
+    let armed = Armed::Tree { anchor };
+    if anchor == sys::getppid() {
+        return Verdict::alive(armed, anchor);
+    }
+    match liveness(anchor, stamp.ticks, proc_is_ours()) {
+        Liveness::Dead => Verdict::Gone,
+        Liveness::Alive | Liveness::Unknown => Verdict::alive(armed, anchor),
+    }
+}
+
 /// Rule 3: we stamped `PDEATHSIG_PPID` ourselves before an exec.
 fn reexec(stamp: &Stamp, parent: pid_t) -> Verdict {
     let Some(watched) = stamp.watched.filter(|&w| w != parent) else {
@@ -221,7 +245,10 @@ pub(crate) enum Liveness {
 /// Is `pid` a living process, and (given `stamped_at`, with a `/proc` we
 /// trust) the one that existed at that tick rather than a reuse of its pid?
 /// pidfd_open(2) and a zero-timeout poll(2) see zombies as dead and need no
-/// `/proc` and no permission; kill(2) with signal 0 before Linux 5.3.
+/// `/proc` and no permission; kill(2) with signal 0 before Linux 5.3. With
+/// a `/proc` we trust, a process that has begun to exit (`PF_EXITING`, set
+/// before its children are reparented, while its pidfd is not yet
+/// readable) is dead too.
 pub(crate) fn liveness(pid: pid_t, stamped_at: Option<u64>, trusted_proc: bool) -> Liveness {
     let alive = match sys::pidfd_open(pid) {
         Err(libc::ESRCH) | Err(libc::EINVAL) => false,
@@ -241,12 +268,15 @@ pub(crate) fn liveness(pid: pid_t, stamped_at: Option<u64>, trusted_proc: bool) 
     if !alive {
         return Liveness::Dead;
     }
-    match (stamped_at, trusted_proc) {
-        (Some(ticks), true) => match sys::proc_stat(Some(pid)) {
-            // Started after the stamp: the pid was reused, the stamper is gone.
-            Ok(stat) if stat.start > ticks => Liveness::Dead,
-            _ => Liveness::Alive,
-        },
+    if !trusted_proc {
+        return Liveness::Alive;
+    }
+    match sys::proc_stat(Some(pid)) {
+        // Already exiting: its children may be reparented before the pidfd
+        // turns readable.
+        Ok(stat) if stat.exited() => Liveness::Dead,
+        // Started after the stamp: the pid was reused, the stamper is gone.
+        Ok(stat) if stamped_at.is_some_and(|ticks| stat.start > ticks) => Liveness::Dead,
         _ => Liveness::Alive,
     }
 }
@@ -272,10 +302,7 @@ mod tests {
             judge(&plain(parent), parent),
             alive(Armed::Parent(parent), parent)
         );
-        assert_eq!(
-            judge(&plain(12345), 0),
-            alive(Armed::OutsideNamespace, 0)
-        );
+        assert_eq!(judge(&plain(12345), 0), alive(Armed::OutsideNamespace, 0));
         assert_eq!(judge(&plain(me), parent), alive(Armed::ReExec, parent));
         // Our parent's parent, seen from our parent: an ancestor.
         if let Ok(grand) = sys::proc_stat(Some(parent)).map(|s| s.ppid) {

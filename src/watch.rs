@@ -35,7 +35,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, 
 use core::time::Duration;
 use libc::{c_int, c_void, pid_t};
 
-use crate::environ::Stamp;
+use crate::environ::{Mode, Stamp};
 use crate::error::Error;
 use crate::signal::Signal;
 use crate::sys;
@@ -87,6 +87,14 @@ static ARMED_OTHER: AtomicI32 = AtomicI32::new(0);
 static ARMED_REASON: AtomicU8 = AtomicU8::new(0);
 /// Set when the arming call gave up waiting: the watcher then exits.
 static ABANDONED: AtomicBool = AtomicBool::new(false);
+/// Tree mode: the watcher judges the anchor (`verdict::judge_anchor`), and
+/// every fork child starts a watcher of its own.
+static TREE: AtomicBool = AtomicBool::new(false);
+/// No arming call waits for this watcher's verdict (a fork child's): the
+/// watcher sends the signal itself when the anchor is already gone.
+static ASYNC: AtomicBool = AtomicBool::new(false);
+/// pthread_atfork(3) registered in this process image.
+static ATFORK: AtomicBool = AtomicBool::new(false);
 
 const PENDING: c_int = 0;
 const WATCHING: c_int = 1;
@@ -140,6 +148,12 @@ pub(crate) fn armed_signal() -> Option<Signal> {
 }
 
 #[cfg(feature = "auto-arm")]
+/// Was the last watcher started (or asked for) in this process in tree mode?
+pub(crate) fn tree_mode() -> bool {
+    TREE.load(Ordering::Acquire)
+}
+
+#[cfg(feature = "auto-arm")]
 /// The pid the running watcher of this process watches, for the stamp.
 pub(crate) fn watched() -> Option<pid_t> {
     running().then(|| WATCHED.load(Ordering::Acquire))
@@ -164,17 +178,33 @@ fn grace_millis(grace: Option<Duration>) -> u32 {
     })
 }
 
-/// Process mode: starts the watcher thread, which judges `stamp` exactly
-/// as prctl mode does (`verdict.rs`), opens a pidfd on the process to
-/// watch and confirms it; waits for its verdict.
-pub(crate) fn watch(sig: Signal, stamp: &Stamp, grace: Option<Duration>) -> Result<Armed, Error> {
+/// Process or tree mode: starts the watcher thread, which judges `stamp`
+/// (as prctl mode does in process mode, `verdict::judge`; the anchor's
+/// life in tree mode, `verdict::judge_anchor`), opens a pidfd on the
+/// process to watch and confirms it; waits for its verdict.
+pub(crate) fn watch(
+    sig: Signal,
+    stamp: &Stamp,
+    grace: Option<Duration>,
+    mode: Mode,
+) -> Result<Armed, Error> {
     let grace_ms = grace_millis(grace);
-    if sys::getppid() == 0 {
+    let tree = mode == Mode::Tree;
+    if tree && stamp.pid == sys::getpid() {
+        // This process is the tree's anchor: nothing above it to follow.
+        return Ok(Armed::Tree { anchor: stamp.pid });
+    }
+    if !tree && sys::getppid() == 0 {
         return Err(Error::ParentOutsideNamespace);
     }
     let _locked = lock();
     if running() {
-        return rearm_running(sig, stamp, grace_ms);
+        return rearm_running(sig, stamp, grace_ms, tree);
+    }
+    TREE.store(tree, Ordering::Relaxed);
+    ASYNC.store(false, Ordering::Relaxed);
+    if tree && !ATFORK.swap(true, Ordering::Relaxed) {
+        sys::atfork_child(after_fork_in_child);
     }
     STAMP_PID.store(stamp.pid, Ordering::Relaxed);
     STAMP_TICKS.store(stamp.ticks.unwrap_or(NO_TICKS), Ordering::Relaxed);
@@ -190,10 +220,7 @@ pub(crate) fn watch(sig: Signal, stamp: &Stamp, grace: Option<Duration>) -> Resu
         });
     }
     match wait_for_verdict() {
-        WATCHING => {
-            OWNER.store(sys::getpid(), Ordering::Release);
-            Ok(load_armed())
-        }
+        WATCHING => Ok(load_armed()),
         GONE => {
             // The race was lost: signal now, as prctl mode does. The
             // watcher escalates after the grace period, then exits.
@@ -218,12 +245,39 @@ pub(crate) fn watch(sig: Signal, stamp: &Stamp, grace: Option<Duration>) -> Resu
     }
 }
 
+/// Tree mode, in the child of a fork(2) of a process whose watcher runs
+/// (pthread_atfork(3) child handler): the child is single-threaded, its
+/// copy of the statics describes the anchor; start its own watcher without
+/// waiting (a fork should not block), which signals the child itself if
+/// the anchor is already gone.
+extern "C" fn after_fork_in_child() {
+    let parent_watched = OWNER.load(Ordering::Acquire);
+    if !TREE.load(Ordering::Acquire)
+        || parent_watched == 0
+        || parent_watched == sys::getpid()
+        || SIGNAL.load(Ordering::Acquire) == 0
+    {
+        return;
+    }
+    OWNER.store(0, Ordering::Release);
+    LOCK.store(0, Ordering::Release);
+    ASYNC.store(true, Ordering::Release);
+    ABANDONED.store(false, Ordering::Release);
+    VERDICT.store(PENDING, Ordering::Release);
+    let _ = spawn();
+}
+
 /// Arming again while a watcher runs: same watched process, new signal
 /// and grace; another process is refused.
-fn rearm_running(sig: Signal, stamp: &Stamp, grace_ms: u32) -> Result<Armed, Error> {
+fn rearm_running(sig: Signal, stamp: &Stamp, grace_ms: u32, tree: bool) -> Result<Armed, Error> {
     let current = WATCHED.load(Ordering::Acquire);
     let parent = sys::getppid();
-    let (armed, watch) = match verdict::judge(stamp, parent) {
+    let judged = if tree {
+        verdict::judge_anchor(stamp)
+    } else {
+        verdict::judge(stamp, parent)
+    };
+    let (armed, watch) = match judged {
         Verdict::Alive { armed, watch } => (armed, watch),
         Verdict::Gone => {
             sys::kill_self(sig.as_raw());
@@ -250,6 +304,7 @@ const KIND_ANCESTOR: u8 = 1;
 const KIND_REEXEC: u8 = 2;
 const KIND_UNVERIFIED: u8 = 3;
 const KIND_INHERITED: u8 = 4;
+const KIND_TREE: u8 = 5;
 
 /// Publishes `armed` for the arming call (before `VERDICT` is released).
 fn store_armed(armed: Armed) {
@@ -257,6 +312,7 @@ fn store_armed(armed: Armed) {
         Armed::Ancestor { parent, stamped } => (KIND_ANCESTOR, parent, stamped, 0),
         Armed::Inherited { parent, stamped } => (KIND_INHERITED, parent, stamped, 0),
         Armed::ReExec => (KIND_REEXEC, 0, 0, 0),
+        Armed::Tree { anchor } => (KIND_TREE, 0, anchor, 0),
         Armed::Unverified {
             parent,
             expected,
@@ -292,6 +348,7 @@ fn load_armed() -> Armed {
             stamped: other,
         },
         KIND_REEXEC => Armed::ReExec,
+        KIND_TREE => Armed::Tree { anchor: other },
         KIND_UNVERIFIED => Armed::Unverified {
             parent,
             expected: other,
@@ -356,9 +413,15 @@ struct Target {
 fn open_and_judge() -> Option<Target> {
     let stamp = handed_stamp();
     let publish = |verdict: c_int| VERDICT.store(verdict, Ordering::Release);
+    let tree = TREE.load(Ordering::Acquire);
     for _ in 0..JUDGE_ATTEMPTS {
         let parent = sys::getppid();
-        let (armed, pid) = match verdict::judge(&stamp, parent) {
+        let judged = if tree {
+            verdict::judge_anchor(&stamp)
+        } else {
+            verdict::judge(&stamp, parent)
+        };
+        let (armed, pid) = match judged {
             Verdict::Alive { armed, watch } => (armed, watch),
             Verdict::Gone => break,
         };
@@ -385,6 +448,7 @@ fn open_and_judge() -> Option<Target> {
             continue;
         }
         WATCHED.store(pid, Ordering::Release);
+        OWNER.store(sys::getpid(), Ordering::Release);
         store_armed(armed);
         publish(WATCHING);
         return Some(Target { fd, pid, is_parent });
@@ -398,9 +462,14 @@ extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
     sys::set_thread_name(c"pdeathsig");
     let private = sys::private_descriptor_table();
     let Some(target) = open_and_judge() else {
-        // Parent already gone: the arming call sent the signal; escalate.
+        // Parent already gone: the arming call sent the signal (a fork
+        // child's watcher sends it itself); escalate.
+        let gone = VERDICT.load(Ordering::Acquire) == GONE;
+        if gone && ASYNC.load(Ordering::Acquire) {
+            sys::kill_self(SIGNAL.load(Ordering::Acquire));
+        }
         let grace = GRACE_MS.load(Ordering::Acquire);
-        if grace > 0 && VERDICT.load(Ordering::Acquire) == GONE {
+        if grace > 0 && gone {
             sys::sleep_ms(grace);
             sys::kill_self(libc::SIGKILL);
         }

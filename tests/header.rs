@@ -18,10 +18,25 @@ const INPUTS: [&str; 2] = ["src/capi.rs", "cbindgen.toml"];
 /// The command that regenerates the header.
 const REGENERATE: &str = "PDEATHSIG_UPDATE_HEADER=1 cargo test --test header";
 
+/// The version macros, from Cargo.toml's version (through cargo): the
+/// header a program compiles against names the library version it expects.
+fn version_macros() -> String {
+    format!(
+        "\n/* The version of the library this header describes (Cargo.toml). */\n\
+         #define PDEATHSIG_VERSION_MAJOR {}\n\
+         #define PDEATHSIG_VERSION_MINOR {}\n\
+         #define PDEATHSIG_VERSION_PATCH {}\n",
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_PATCH"),
+    )
+}
+
 /// Runs cbindgen on src/capi.rs with cbindgen.toml and returns the header.
 fn generate(root: &Path) -> Result<String, String> {
-    let config =
+    let mut config =
         cbindgen::Config::from_file(root.join("cbindgen.toml")).map_err(|e| e.to_string())?;
+    config.after_includes = Some(version_macros());
     let bindings = cbindgen::Builder::new()
         .with_config(config)
         .with_src(root.join("src/capi.rs"))
@@ -36,6 +51,25 @@ fn generate(root: &Path) -> Result<String, String> {
 fn first_difference(a: &str, b: &str) -> usize {
     let same = a.lines().zip(b.lines()).take_while(|(x, y)| x == y).count();
     same + 1
+}
+
+#[test]
+fn version_macros_match_cargo_toml() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join(HEADER)).unwrap();
+    let toml = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    // The [package] version, read here without cargo's help.
+    let version = toml
+        .lines()
+        .skip_while(|l| l.trim() != "[package]")
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("version in [package] of Cargo.toml");
+    let parts: Vec<&str> = version.split('.').collect();
+    for (name, want) in ["MAJOR", "MINOR", "PATCH"].iter().zip(&parts) {
+        let line = format!("#define PDEATHSIG_VERSION_{name} {want}");
+        assert!(header.contains(&line), "{HEADER} lacks {line:?}");
+    }
 }
 
 #[test]

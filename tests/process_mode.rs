@@ -301,7 +301,7 @@ fn process_mode_without_pidfd_open_says_so() {
 #[test]
 fn bad_mode_and_grace_values() {
     let cases: &[(&[(&str, &str)], &str)] = &[
-        (&[("PDEATHSIG_MODE", "thread")], "invalid PDEATHSIG_MODE=\"thread\"; accepted: prctl (the default) or process, any case; not armed"),
+        (&[("PDEATHSIG_MODE", "thread")], "invalid PDEATHSIG_MODE=\"thread\"; accepted: prctl (the default), process or tree, any case; not armed"),
         (&[("PDEATHSIG_MODE", "proc")], "invalid PDEATHSIG_MODE=\"proc\"; accepted: prctl"),
         (&[("PDEATHSIG_MODE", "process"), ("PDEATHSIG_GRACE", "0")], "invalid PDEATHSIG_GRACE=\"0\"; accepted: a whole number of milliseconds or seconds from 1ms to 1 hour: 500ms, 5s, or 5 (seconds); not armed"),
         (&[("PDEATHSIG_MODE", "process"), ("PDEATHSIG_GRACE", "1.5s")], "invalid PDEATHSIG_GRACE=\"1.5s\"; accepted: "),
@@ -309,7 +309,7 @@ fn bad_mode_and_grace_values() {
         (&[("PDEATHSIG_MODE", "process"), ("PDEATHSIG_GRACE", "5m")], "invalid PDEATHSIG_GRACE=\"5m\"; accepted: "),
         (&[("PDEATHSIG_MODE", "process"), ("PDEATHSIG_GRACE", "-1s")], "invalid PDEATHSIG_GRACE=\"-1s\"; accepted: "),
         (&[("PDEATHSIG_MODE", "process"), ("PDEATHSIG_GRACE", "99999999999999999999999")], "invalid PDEATHSIG_GRACE=\"99999999999999999999999\"; accepted: "),
-        (&[("PDEATHSIG_GRACE", "5s")], "PDEATHSIG_GRACE needs PDEATHSIG_MODE=process: in prctl mode no watcher lives to send SIGKILL after the grace period; not armed"),
+        (&[("PDEATHSIG_GRACE", "5s")], "PDEATHSIG_GRACE needs PDEATHSIG_MODE=process or tree: in prctl mode no watcher lives to send SIGKILL after the grace period; not armed"),
         (&[("PDEATHSIG_MODE", "prctl"), ("PDEATHSIG_GRACE", "500ms")], "PDEATHSIG_GRACE needs PDEATHSIG_MODE=process"),
     ];
     let tree = Tree::new();

@@ -49,8 +49,14 @@ static int selftest(const char *version) {
         check(get_parent_death_signal() == 0, "nothing armed after a bad signal");
     }
     errno = 0;
-    check(arm_parent_death_signal_expecting(SIGTERM, 0) == -1 && errno == EINVAL,
-          "arm_parent_death_signal_expecting(SIGTERM, 0) == -1, errno EINVAL");
+    check(arm_parent_death_signal_expecting(SIGTERM, -1) == -1 && errno == EINVAL,
+          "arm_parent_death_signal_expecting(SIGTERM, -1) == -1, errno EINVAL");
+    check(arm_parent_process_death_signal_expecting(SIGTERM, -1) == -1 && errno == EINVAL,
+          "arm_parent_process_death_signal_expecting(SIGTERM, -1) == -1, errno EINVAL");
+    check(arm_parent_tree_death_signal_expecting(SIGTERM, -1) == -1 && errno == EINVAL,
+          "arm_parent_tree_death_signal_expecting(SIGTERM, -1) == -1, errno EINVAL");
+    check(PDEATHSIG_VERSION_MAJOR >= 0 && PDEATHSIG_VERSION_MINOR >= 0 && PDEATHSIG_VERSION_PATCH >= 0,
+          "version macros defined");
     errno = 0;
     check(arm_parent_death_signal_expecting(65, getppid()) == -1 && errno == EINVAL,
           "arm_parent_death_signal_expecting(65, ppid) == -1, errno EINVAL");
