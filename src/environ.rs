@@ -420,9 +420,9 @@ fn one_variable(var: &'static str) -> Result<EnvConfig, Error> {
     }
     #[cfg(not(feature = "std"))]
     {
-        // SAFETY: as in EnvConfig::from_env.
         EnvConfig::from_lookup(|name| {
             if name == var {
+                // SAFETY: as in EnvConfig::from_env.
                 unsafe { lookup_raw(var) }
             } else {
                 None
