@@ -120,6 +120,7 @@ pub struct Options {
 impl Options {
     /// Arm `sig` (a [`Signal`] or a plain number), in prctl mode, against
     /// `PDEATHSIG_PPID` or the load-time parent, with no grace period.
+    #[must_use]
     pub fn new(sig: impl Into<c_int>) -> Options {
         Options {
             signal: sig.into(),
@@ -131,13 +132,17 @@ impl Options {
 
     /// The expected parent pid, instead of `PDEATHSIG_PPID` or the parent
     /// seen at load time. Must be positive.
+    #[must_use]
     pub fn parent(mut self, pid: pid_t) -> Options {
         self.parent = Some(pid);
         self
     }
 
-    /// How the parent is watched: [`Mode::Prctl`] (default) or
-    /// [`Mode::Process`] (pidfd_open(2) and a watcher thread).
+    /// How the parent is watched: [`Mode::Prctl`] (default),
+    /// [`Mode::Process`] (pidfd_open(2) and a watcher thread) or
+    /// [`Mode::Tree`] (the watcher follows the tree's anchor, the process
+    /// [`Options::parent`] or `PDEATHSIG_PPID` names).
+    #[must_use]
     pub fn mode(mut self, mode: Mode) -> Options {
         self.mode = mode;
         self
@@ -145,8 +150,9 @@ impl Options {
 
     /// After sending the signal, SIGKILL the process if it still lives
     /// after `grace` (1 ms to 1 hour; rounded up to whole milliseconds).
-    /// Needs [`Mode::Process`]: in prctl mode no watcher lives to send it,
-    /// and arming fails with [`Error::GraceNeedsProcessMode`].
+    /// Needs [`Mode::Process`] or [`Mode::Tree`]: in prctl mode no watcher
+    /// lives to send it, and arming fails with [`Error::GraceNeedsProcessMode`].
+    #[must_use]
     pub fn grace(mut self, grace: Duration) -> Options {
         self.grace = Some(grace);
         self
