@@ -187,15 +187,25 @@ impl Options {
 /// fork(2) nor execve(2): a program exec'd under `LD_PRELOAD` re-arms itself
 /// at load time. Credential changes (setuid(2)) do not stop it.
 ///
-/// Arming process mode again in the same process against the same parent
-/// updates the signal and grace of the running watcher.
+/// In [`Mode::Tree`] the watcher follows the tree's *anchor* (the pid of
+/// [`Options::parent`], else `PDEATHSIG_PPID`, else the parent seen at load
+/// time) instead of the parent: it is judged alive by pidfd_open(2) and by
+/// its start time against the stamp's (pid reuse), whoever our parent is;
+/// already gone, the signal is sent at once. A child that this process
+/// creates with fork(2) and no exec starts a watcher of its own (a
+/// pthread_atfork(3) child handler), so fork-only workers follow the anchor
+/// too. When this process is the anchor itself, nothing is watched
+/// ([`Armed::Tree`] with our own pid).
+///
+/// Arming process or tree mode again in the same process against the same
+/// parent updates the signal and grace of the running watcher.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidSignal`], [`Error::InvalidParentPid`],
 /// [`Error::InvalidGrace`], [`Error::GraceNeedsProcessMode`] (nothing is
 /// armed); [`Error::InvalidEnv`] for a bad `PDEATHSIG_PPID`;
-/// [`Error::Prctl`]; in process mode [`Error::Watch`] (`pidfd_open` with
+/// [`Error::Prctl`]; in process and tree mode [`Error::Watch`] (`pidfd_open` with
 /// `ENOSYS` before Linux 5.3: process mode is unavailable, never a silent
 /// no-op), [`Error::ParentOutsideNamespace`], [`Error::AlreadyWatching`];
 /// and [`Error::ParentDied`] when the parent had already died and this
