@@ -4,8 +4,10 @@
 # Builds the release C library (what users preload) and the benchmark, runs
 # it, then draws the plots (needs matplotlib: pip install matplotlib; the
 # plots are skipped with a message when it is missing).
-# --quick: small samples (about 15 s), for a smoke check.
-# --check: exit 1 if the handoff leaked an orphan or start-up (a)/(b) > 1.05.
+# --quick: small samples (about 40 s), for a smoke check.
+# --check: exit 1 if the handoff leaked an orphan (any library mode) or the
+#          start-up ratio library/C shim with a stamped parent, (a')/(b'),
+#          is above 1.05 (the plain-pid parent's (a)/(b) is only reported).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p pdeathsig-capi

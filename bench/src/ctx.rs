@@ -3,7 +3,7 @@
 //! children start from, the sample sizes (`--quick`) and the machine line of
 //! the summary.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,8 +22,10 @@ pub struct Ctx {
     /// Our environment less LD_PRELOAD and PDEATHSIG*, plus the tag.
     pub base_env: Vec<CString>,
     pub quick: bool,
-    /// Does the library know `PDEATHSIG_MODE` (process mode)?
+    /// Does the library accept `PDEATHSIG_MODE=process`?
     pub process_mode: bool,
+    /// Does the library accept `PDEATHSIG_MODE=tree`?
+    pub tree_mode: bool,
 }
 
 impl Ctx {
@@ -74,9 +76,14 @@ impl Ctx {
             })
             .collect();
         base_env.push(CString::new(tag).unwrap());
-        let process_mode = std::fs::read(&lib)
-            .map(|bytes| bytes.windows(14).any(|w| w == b"PDEATHSIG_MODE"))
-            .unwrap_or(false);
+        let process_mode = mode_accepted(&lib, &base_env, "process");
+        let tree_mode = mode_accepted(&lib, &base_env, "tree");
+        if !tree_mode {
+            eprintln!(
+                "pdeathsig-bench: tree mode not available in this build \
+                 (PDEATHSIG_MODE=tree refused): its rows are skipped"
+            );
+        }
         Ctx {
             lib,
             shim,
@@ -88,6 +95,7 @@ impl Ctx {
             base_env,
             quick,
             process_mode,
+            tree_mode,
         }
     }
 
@@ -131,6 +139,31 @@ impl Ctx {
             }
         )
     }
+}
+
+/// Does the library accept `PDEATHSIG_MODE=<mode>`? Runs `/bin/true` with
+/// it preloaded and that mode set: a library that does not know the mode
+/// says "invalid PDEATHSIG_MODE" on stderr (and does not arm).
+fn mode_accepted(lib: &Path, base_env: &[CString], mode: &str) -> bool {
+    let mut cmd = Command::new("/bin/true");
+    cmd.env_clear();
+    for kv in base_env {
+        let kv = kv.as_bytes();
+        if let Some(eq) = kv.iter().position(|&b| b == b'=') {
+            cmd.env(
+                OsStr::from_bytes(&kv[..eq]),
+                OsStr::from_bytes(&kv[eq + 1..]),
+            );
+        }
+    }
+    let out = cmd
+        .env("LD_PRELOAD", lib)
+        .env("PDEATHSIG", "TERM")
+        .env("PDEATHSIG_MODE", mode)
+        .env("PDEATHSIG_PPID", std::process::id().to_string())
+        .output()
+        .expect("run /bin/true");
+    out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("invalid PDEATHSIG_MODE")
 }
 
 pub fn run_text(cmd: &str, args: &[&str]) -> String {

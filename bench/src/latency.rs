@@ -72,6 +72,6 @@ pub fn latency(ctx: &Ctx, report: &mut String) {
         )
         .unwrap();
     }
-    report.push_str(pending_note(ctx));
+    report.push_str(&pending_note(ctx));
     std::fs::write(ctx.out.join(csv_name(ctx, "latency")), csv).unwrap();
 }

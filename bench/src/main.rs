@@ -24,11 +24,11 @@
 //! | `proc.rs` | process plumbing: posix_spawn, pipes, pidfds, poll, reap, kill, the final sweep, the `Lines` reader |
 //! | `stats.rs` | percentiles and the fixed-seed random numbers |
 //! | `modes.rs` | the guards compared (`Mode`) and the parent that dies (`start_parent`) |
-//! | `startup.rs` | start-up cost: posix_spawn + wait of `/bin/true` under each preload |
+//! | `startup.rs` | start-up cost: `/bin/true` under the library, the C shim and no preload (plain-pid and stamped parent); the library's modes for `/bin/true`, `python3`, `node` |
 //! | `arm.rs` | the cost of arming, in process (Rust API) |
 //! | `orphans.rs` | orphan rate: the parent SIGKILLed 0-2 ms after spawning the child |
 //! | `latency.rs` | latency: SIGKILL of the parent to the child gone |
-//! | `teardown.rs` | teardown of a chain of depth 1-64 started under LD_PRELOAD |
+//! | `teardown.rs` | teardown of a chain of depth 1-64 started under LD_PRELOAD, per mode |
 
 mod arm;
 mod ctx;
@@ -41,6 +41,7 @@ mod stats;
 mod teardown;
 
 use std::fmt::Write as _;
+use std::time::Instant;
 
 use ctx::Ctx;
 
@@ -72,28 +73,65 @@ fn main() {
     writeln!(report, "{}", ctx.machine()).unwrap();
     let mut failures = Vec::new();
     let all = what == "all";
+    // How long each benchmark took, for the summary's last line.
+    let run_start = Instant::now();
+    let mut times: Vec<(&str, f64)> = Vec::new();
+    let mut lap = Instant::now();
+    let mut took = |name: &'static str| {
+        times.push((name, lap.elapsed().as_secs_f64()));
+        lap = Instant::now();
+    };
     if all || what == "startup" {
-        let ratio = startup::startup(&ctx, &mut report);
-        if ratio > 1.05 {
-            failures.push(format!("start-up ratio library/C shim {ratio:.3} > 1.05"));
+        let ratios = startup::startup(&ctx, &mut report);
+        // The limit applies to the stamped parent (what every process of a
+        // preloaded tree sees after its first level); the plain-pid parent
+        // (the library's stamp goes through setenv) is reported only.
+        if ratios.stamped > 1.05 {
+            failures.push(format!(
+                "start-up ratio library/C shim, stamped parent, {:.3} > 1.05",
+                ratios.stamped
+            ));
         }
+        if ratios.plain > 1.05 {
+            eprintln!(
+                "pdeathsig-bench: note: start-up ratio library/C shim, plain-pid parent, \
+                 {:.3} > 1.05 (reported, not checked)",
+                ratios.plain
+            );
+        }
+        took("startup");
     }
     if all || what == "arm" {
         arm::arm_cost(&ctx, &mut report);
+        took("arm");
     }
     if all || what == "orphans" {
         let leaked = orphans::orphans(&ctx, &mut report);
         if leaked > 0 {
             failures.push(format!("{leaked} orphans with the handoff"));
         }
+        took("orphans");
     }
     if all || what == "latency" {
         latency::latency(&ctx, &mut report);
+        took("latency");
     }
     if all || what == "teardown" {
         teardown::teardown(&ctx, &mut report);
+        took("teardown");
     }
     proc::sweep();
+    let times: Vec<String> = times
+        .iter()
+        .map(|(name, secs)| format!("{name} {secs:.0} s"))
+        .collect();
+    writeln!(
+        report,
+        "\nRun time of the benchmark (after the build): {}; in all {:.0} s.",
+        times.join(", "),
+        run_start.elapsed().as_secs_f64()
+    )
+    .unwrap();
     let name = if all && !quick {
         "summary.md".to_string()
     } else {

@@ -49,17 +49,41 @@ pub fn modes(ctx: &Ctx, with_none: bool) -> Vec<Mode> {
             handoff: true,
         });
     }
+    if ctx.tree_mode {
+        // Every process of the tree watches the anchor (the process named
+        // in PDEATHSIG_PPID when the tree starts: here the helper parent).
+        modes.push(Mode {
+            name: "libpdeathsig, PDEATHSIG_MODE=tree",
+            child_env: vec![
+                format!("LD_PRELOAD={lib}"),
+                "PDEATHSIG=TERM".into(),
+                "PDEATHSIG_MODE=tree".into(),
+            ],
+            handoff: true,
+        });
+    }
     modes
 }
 
-pub fn pending_note(ctx: &Ctx) -> &'static str {
-    if ctx.process_mode {
-        ""
-    } else {
-        "\nProcess mode (`PDEATHSIG_MODE=process`): pending, the library built here does not \
-         have it yet.\n"
+/// What the summary says about modes the library built here refuses.
+pub fn pending_note(ctx: &Ctx) -> String {
+    let mut note = String::new();
+    if !ctx.process_mode {
+        note.push_str(
+            "\nProcess mode (`PDEATHSIG_MODE=process`): pending, the library built here does \
+             not have it yet.\n",
+        );
     }
+    if !ctx.tree_mode {
+        note.push_str(TREE_MISSING);
+    }
+    note
 }
+
+/// The note for a library that answers `PDEATHSIG_MODE=tree` with "invalid
+/// PDEATHSIG_MODE".
+pub const TREE_MISSING: &str = "\nTree mode (`PDEATHSIG_MODE=tree`): not available in this \
+     build (the library answered \"invalid PDEATHSIG_MODE\"); its rows are skipped.\n";
 
 /// Starts `parent` (which spawns `program`), returns (parent pid, its stdout).
 pub fn start_parent(

@@ -122,7 +122,7 @@ pub fn orphans(ctx: &Ctx, report: &mut String) -> usize {
             leaked_with_handoff += orphans + stuck;
         }
     }
-    report.push_str(pending_note(ctx));
+    report.push_str(&pending_note(ctx));
     std::fs::write(ctx.out.join(csv_name(ctx, "orphans")), csv).unwrap();
     leaked_with_handoff
 }

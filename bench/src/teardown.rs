@@ -10,7 +10,12 @@ use crate::modes::{modes, pending_note, start_parent, Mode};
 use crate::proc::{close, cstr, kill, kill_reap, pidfd, poll_in, reap_any, Pid, BOUND};
 use crate::stats::{percentile, sorted};
 
-fn teardown_trial(ctx: &Ctx, mode: &Mode, depth: usize) -> Option<f64> {
+/// One trial: the time from the SIGKILL of the root's parent to the last
+/// process of the chain gone (microseconds), and whether the chain went in
+/// its own order: no process seen gone after a deeper one. poll(2) answers
+/// in batches, and a batch counts as in order. Level by level: always in
+/// order; all at once: rarely, beyond a few levels.
+fn teardown_trial(ctx: &Ctx, mode: &Mode, depth: usize) -> Option<(f64, bool)> {
     let program = [cstr(&ctx.chain), cstr(&ctx.chain), cstr(depth.to_string())];
     let (ppid, mut lines) = start_parent(ctx, mode, None, &program);
     let mut pids: Vec<Pid> = Vec::new();
@@ -25,27 +30,32 @@ fn teardown_trial(ctx: &Ctx, mode: &Mode, depth: usize) -> Option<f64> {
     }
     let mut sample = None;
     if pids.len() == depth + 1 {
+        // In chain order: fds[0] is the root, fds[depth - 1] the deepest.
         let fds: Vec<RawFd> = pids[1..].iter().filter_map(|&p| pidfd(p)).collect();
         if fds.len() == depth {
             let t0 = Instant::now();
             kill(ppid, libc::SIGKILL);
-            let mut left: Vec<RawFd> = fds.clone();
+            // Indices into fds of the processes not yet gone.
+            let mut left: Vec<usize> = (0..depth).collect();
+            let mut deepest_gone: Option<usize> = None;
+            let mut in_order = true;
             let deadline = t0 + BOUND;
             while !left.is_empty() {
                 let wait = deadline.saturating_duration_since(Instant::now());
-                let got = poll_in(&left, wait);
+                let polled: Vec<RawFd> = left.iter().map(|&i| fds[i]).collect();
+                let got = poll_in(&polled, wait);
                 if got.is_empty() {
                     break;
                 }
-                left = left
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !got.contains(i))
-                    .map(|(_, &fd)| fd)
-                    .collect();
+                let batch: Vec<usize> = got.iter().map(|&g| left[g]).collect();
+                if let (Some(&lo), Some(hi)) = (batch.iter().min(), deepest_gone) {
+                    in_order &= lo > hi;
+                }
+                deepest_gone = batch.iter().copied().chain(deepest_gone).max();
+                left.retain(|i| !batch.contains(i));
             }
             if left.is_empty() {
-                sample = Some(t0.elapsed().as_secs_f64() * 1e6);
+                sample = Some((t0.elapsed().as_secs_f64() * 1e6, in_order));
             }
         }
         for fd in fds {
@@ -72,49 +82,85 @@ pub fn teardown(ctx: &Ctx, report: &mut String) {
         modes.len()
     );
     for r in 0..reps {
-        for (mi, m) in modes.iter().enumerate() {
+        for j in 0..modes.len() {
+            let mi = (r + j) % modes.len();
             for k in 0..depths.len() {
                 let di = (r + k) % depths.len();
-                match teardown_trial(ctx, m, depths[di]) {
-                    Some(us) => samples[mi][di].push(us),
+                match teardown_trial(ctx, modes[mi], depths[di]) {
+                    Some(sample) => samples[mi][di].push(sample),
                     None => failed[mi][di] += 1,
                 }
             }
         }
         reap_any();
     }
-    let mut csv = String::from("mode,depth,microseconds\n");
+    // The times to the last process gone, sorted; the trials in chain order.
+    let split = |v: &[(f64, bool)]| {
+        (
+            sorted(v.iter().map(|p| p.0).collect()),
+            v.iter().filter(|p| p.1).count(),
+        )
+    };
+    let mut csv = String::from("mode,depth,microseconds,in_chain_order\n");
     writeln!(
         report,
         "\n## Teardown: tree of depth d under LD_PRELOAD, SIGKILL of the root's parent to \
          the last process gone\n\n\
-         {reps} repetitions per depth, depths interleaved; each process of the chain is \
-         started by fork + exec and arms itself at load time (`PDEATHSIG=TERM`).\n\n\
-         | guard | depth | n | p50 | p99 | max | per level (p50) | incomplete |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|"
+         {reps} repetitions per depth and mode, modes and depths interleaved; each process \
+         of the chain is started by fork + exec and arms itself at load time \
+         (`PDEATHSIG=TERM`). In prctl and process mode each level dies of its parent's \
+         death, one level after another; in tree mode every process watches the anchor \
+         (the root's parent, named in `PDEATHSIG_PPID` when the tree starts) with a \
+         watcher thread of its own, so the whole chain should go at once. In chain order: \
+         the trials in which no process was seen gone after a deeper one (level by level: \
+         all of them; the benchmark's poll(2) sees the deaths in batches, and one batch \
+         counts as in order).\n\n\
+         | guard | depth | n | p50 | p99 | max | per level (p50) | in chain order | \
+         incomplete |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     .unwrap();
     for (mi, m) in modes.iter().enumerate() {
         for (di, &d) in depths.iter().enumerate() {
-            let s = sorted(samples[mi][di].clone());
-            for v in &s {
-                writeln!(csv, "\"{}\",{d},{v:.1}", m.name).unwrap();
+            for (us, in_order) in &samples[mi][di] {
+                let in_order = u8::from(*in_order);
+                writeln!(csv, "\"{}\",{d},{us:.1},{in_order}", m.name).unwrap();
             }
+            let (s, in_order) = split(&samples[mi][di]);
             let p50 = percentile(&s, 50.0);
             writeln!(
                 report,
-                "| {} | {d} | {} | {:.0} us | {:.0} us | {:.0} us | {:.0} us | {} |",
+                "| {} | {d} | {} | {:.0} us | {:.0} us | {:.0} us | {:.0} us | {in_order}/{} \
+                 | {} |",
                 m.name,
                 s.len(),
                 p50,
                 percentile(&s, 99.0),
                 s.last().copied().unwrap_or(f64::NAN),
                 p50 / d as f64,
+                s.len(),
                 failed[mi][di]
             )
             .unwrap();
         }
     }
-    report.push_str(pending_note(ctx));
+    // How the time grows with depth: p50 at the deepest over p50 at depth 1.
+    let last = depths.len() - 1;
+    let growth: Vec<String> = modes
+        .iter()
+        .enumerate()
+        .map(|(mi, m)| {
+            let p50 = |di: usize| percentile(&split(&samples[mi][di]).0, 50.0);
+            format!("{} {:.1}x", m.name, p50(last) / p50(0))
+        })
+        .collect();
+    writeln!(
+        report,
+        "\np50 at depth {} over p50 at depth {}: {}.",
+        depths[last],
+        depths[0],
+        growth.join("; ")
+    )
+    .unwrap();
+    report.push_str(&pending_note(ctx));
     std::fs::write(ctx.out.join(csv_name(ctx, "teardown")), csv).unwrap();
 }
