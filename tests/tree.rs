@@ -114,7 +114,13 @@ fn child_of_subshell_stays_alive_and_is_armed() {
     let mut cmd = tree.command(spawn_bin());
     // A stamp with a time, as pdeathsig's spawners write it: sh re-stamps
     // in place (same length), which /proc/PID/environ of its fork shows.
-    clean(&mut cmd).args(["--handoff-stamp", "--", "sh", "-c", "(sleep 60; true); true"]);
+    clean(&mut cmd).args([
+        "--handoff-stamp",
+        "--",
+        "sh",
+        "-c",
+        "(sleep 60; true); true",
+    ]);
     preload(&mut cmd, "TERM");
     let mut parent = tree.spawn(piped(&mut cmd));
     let sh = read_pid(&mut parent, DEATH_TIMEOUT);
@@ -184,6 +190,9 @@ fn child_of_subshell_dies_with_root_in_process_mode() {
     let sh = read_pid(&mut parent, DEATH_TIMEOUT);
     tree.track(sh);
     let leaf = find_descendant(sh, "sleep");
+    // The subshell outlives the root (never armed) and comes back to this
+    // subreaper as a zombie: tracked, so that cleanup reaps it.
+    tree.track(parent_of(leaf).unwrap());
     kill_reap(parent.id() as Pid);
     assert!(
         wait_gone(leaf, DEATH_TIMEOUT),

@@ -294,7 +294,9 @@ fn has_tag(pid: Pid, needle: &[u8]) -> bool {
 /// the ones that are (or became) our children.
 pub struct Tree {
     tag: String,
-    seen: Vec<Pid>,
+    /// Every pid of the tree ever seen (spawned, tracked, or found living):
+    /// cleanup reaps those that end up as our children, zombies included.
+    seen: std::cell::RefCell<Vec<Pid>>,
 }
 
 impl Tree {
@@ -305,7 +307,7 @@ impl Tree {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         Tree {
             tag: format!("{}-{n}", std::process::id()),
-            seen: Vec::new(),
+            seen: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -319,22 +321,25 @@ impl Tree {
     /// Spawns `cmd` (which should come from [`Tree::command`]) and remembers it.
     pub fn spawn(&mut self, cmd: &mut Command) -> Child {
         let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-        self.seen.push(child.id() as Pid);
+        self.seen.borrow_mut().push(child.id() as Pid);
         child
     }
 
     /// Remembers a pid learned another way (printed by a helper).
     pub fn track(&mut self, pid: Pid) {
-        self.seen.push(pid);
+        self.seen.borrow_mut().push(pid);
     }
 
-    /// Living processes that carry this tree's tag.
+    /// Living processes that carry this tree's tag (remembered, so that
+    /// cleanup reaps them once they are zombies whose tag is unreadable).
     pub fn living(&self) -> Vec<Pid> {
         let needle = format!("{TAG_VAR}={}", self.tag).into_bytes();
-        all_pids()
+        let living: Vec<Pid> = all_pids()
             .into_iter()
             .filter(|&p| alive(p) && has_tag(p, &needle))
-            .collect()
+            .collect();
+        self.seen.borrow_mut().extend(&living);
+        living
     }
 
     /// Kills and reaps everything now (also done on drop).
@@ -349,20 +354,20 @@ impl Tree {
                 // SAFETY: kill has no memory-safety preconditions; the pid
                 // was just checked to carry our tag.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
-                self.seen.push(pid);
+                self.seen.borrow_mut().push(pid);
             }
             for &pid in &living {
                 wait_gone(pid, Duration::from_secs(2));
             }
         }
-        self.seen.sort_unstable();
-        self.seen.dedup();
-        for &pid in &self.seen {
+        let mut seen = self.seen.take();
+        seen.sort_unstable();
+        seen.dedup();
+        for &pid in &seen {
             if parent_of(pid) == Some(me) {
                 wait_status(pid, Duration::from_secs(2));
             }
         }
-        self.seen.clear();
     }
 }
 
