@@ -229,28 +229,9 @@ fn arm_in_fork_child(sig: c_int, parent: pid_t) -> Result<(), c_int> {
     // The parent died before the prctl: do what the kernel would have done
     // to the exec'd program. Exec resets caught signals to their default
     // action, so do the same first (the handlers here are the parent's).
-    default_unless_ignored(sig);
+    sys::reset_caught_signal(sig);
     sys::kill_self(sig);
     Err(libc::ESRCH)
-}
-
-/// Sets `sig` to `SIG_DFL` unless it is ignored (execve(2) keeps ignored
-/// signals ignored and resets caught ones). Async-signal-safe: sigaction(2).
-fn default_unless_ignored(sig: c_int) {
-    // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags,
-    // SIG_DFL); sigaction reads/writes only these two live locals. Failure
-    // (SIGKILL, SIGSTOP) leaves the disposition as it was, which is fine.
-    unsafe {
-        let mut old: libc::sigaction = core::mem::zeroed();
-        if libc::sigaction(sig, core::ptr::null(), &mut old) != 0 {
-            return;
-        }
-        if old.sa_sigaction == libc::SIG_IGN || old.sa_sigaction == libc::SIG_DFL {
-            return;
-        }
-        let dfl: libc::sigaction = core::mem::zeroed();
-        libc::sigaction(sig, &dfl, core::ptr::null_mut());
-    }
 }
 
 /// A relative library path made absolute against the current directory:

@@ -274,15 +274,12 @@ impl Error {
 /// `Invalid argument (os error 22)`, as std prints errors, via strerror_r(3).
 fn put_errno(out: &mut dyn Sink, errno: c_int) {
     let mut text = [0u8; 128];
-    // SAFETY: strerror_r (the XSI version, which the libc crate binds) writes
-    // a NUL-terminated string of at most `text.len()` bytes into `text`.
-    let rc = unsafe { libc::strerror_r(errno, text.as_mut_ptr().cast(), text.len()) };
-    if rc == 0 {
-        let end = text.iter().position(|&b| b == 0).unwrap_or(0);
-        out.put(text.get(..end).unwrap_or(&[]));
-        out.put(b" (os error ");
-    } else {
-        out.put(b"(os error ");
+    match crate::sys::strerror(errno, &mut text) {
+        Some(message) => {
+            out.put(message);
+            out.put(b" (os error ");
+        }
+        None => out.put(b"(os error "),
     }
     out.put_int(i64::from(errno));
     out.put(b")");

@@ -61,9 +61,8 @@ pub(crate) unsafe fn stamp_anchor(anchor: pid_t) {
 ///
 /// As [`stamp_own_pid`].
 unsafe fn write(stamp: &Stamp) {
-    // SAFETY: the name is NUL-terminated; the result is NULL or a pointer to
-    // the NUL-terminated value inside the environment.
-    let current = unsafe { libc::getenv(PDEATHSIG_PPID_C.as_ptr()) };
+    // SAFETY: the caller's guarantee (no concurrent change).
+    let current = unsafe { sys::getenv_ptr(PDEATHSIG_PPID_C) };
     if !current.is_null() {
         // SAFETY: a non-NULL getenv result is a NUL-terminated string.
         let old_len = unsafe { CStr::from_ptr(current) }.to_bytes().len();
@@ -95,16 +94,12 @@ unsafe fn write(stamp: &Stamp) {
     if value.overflowed() {
         return;
     }
-    // SAFETY: both strings are NUL-terminated; the caller guarantees that no
-    // other thread touches the environment. A failure (ENOMEM) leaves the old
+    let Ok(value) = CStr::from_bytes_with_nul(value.as_bytes()) else {
+        return;
+    };
+    // SAFETY: the caller's guarantee. A failure (ENOMEM) leaves the old
     // value, which the verdict's rules tolerate (an ancestor's stamp).
-    unsafe {
-        libc::setenv(
-            PDEATHSIG_PPID_C.as_ptr(),
-            value.as_bytes().as_ptr().cast(),
-            1,
-        );
-    }
+    let _ = unsafe { sys::setenv(PDEATHSIG_PPID_C, value) };
 }
 
 /// Does the string at `start` (`len` bytes and a NUL) lie in the initial
@@ -120,11 +115,8 @@ unsafe fn write(stamp: &Stamp) {
 fn in_initial_block(start: usize, len: usize) -> bool {
     let marker = 0u8;
     let frame = core::ptr::addr_of!(marker) as usize;
-    // SAFETY: `environ` is libc's variable; reading the pointer is a plain
-    // load (the caller of stamp_own_pid guarantees no concurrent writer).
-    let array = unsafe { core::ptr::addr_of!(libc::environ).read() } as usize;
-    // SAFETY: getauxval has no preconditions; 0 when AT_EXECFN is absent.
-    let top = unsafe { libc::getauxval(libc::AT_EXECFN) } as usize;
+    // SAFETY: the caller of stamp_own_pid guarantees no concurrent writer.
+    let (array, top) = unsafe { sys::initial_environment_bounds() };
     let main_thread = sys::gettid() == sys::getpid();
     main_thread
         && top != 0

@@ -102,6 +102,82 @@ pub(crate) fn signal_ignored(sig: c_int) -> bool {
     rc == 0 && old.sa_sigaction == libc::SIG_IGN
 }
 
+#[cfg(feature = "std")]
+/// Sets `sig` to `SIG_DFL` if a handler catches it; leaves an ignored or
+/// default disposition alone (execve(2) keeps ignored signals ignored and
+/// resets caught ones). Async-signal-safe: only sigaction(2). See
+/// sigaction(2).
+pub(crate) fn reset_caught_signal(sig: c_int) {
+    // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags,
+    // SIG_DFL); sigaction reads and writes only these two live locals.
+    // Failure (SIGKILL, SIGSTOP) leaves the disposition as it was.
+    unsafe {
+        let mut old: libc::sigaction = core::mem::zeroed();
+        if libc::sigaction(sig, ptr::null(), &mut old) != 0 {
+            return;
+        }
+        if old.sa_sigaction == libc::SIG_IGN || old.sa_sigaction == libc::SIG_DFL {
+            return;
+        }
+        let dfl: libc::sigaction = core::mem::zeroed();
+        libc::sigaction(sig, &dfl, ptr::null_mut());
+    }
+}
+
+/// strerror_r(3) (the XSI version) into `buf`: the message's bytes, or
+/// `None` for an unknown errno or a buffer too small.
+pub(crate) fn strerror(errno: c_int, buf: &mut [u8]) -> Option<&[u8]> {
+    // SAFETY: strerror_r (the XSI version, which the libc crate binds) writes
+    // a NUL-terminated string of at most `buf.len()` bytes into `buf`.
+    let rc = unsafe { libc::strerror_r(errno, buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0)?;
+    buf.get(..end)
+}
+
+#[cfg(feature = "auto-arm")]
+/// setenv(3), overwriting. `Err(errno)` (ENOMEM) leaves the old value.
+///
+/// # Safety
+///
+/// No other thread may read or change the environment meanwhile.
+pub(crate) unsafe fn setenv(name: &core::ffi::CStr, value: &core::ffi::CStr) -> Result<(), c_int> {
+    // SAFETY: both strings are NUL-terminated; the caller guarantees that no
+    // other thread touches the environment.
+    check(unsafe { libc::setenv(name.as_ptr(), value.as_ptr(), 1) })
+}
+
+#[cfg(feature = "auto-arm")]
+/// getenv(3) as a raw pointer to the value's bytes inside the environment
+/// (NULL when unset), for writing it in place.
+///
+/// # Safety
+///
+/// As [`getenv`]; the pointer is valid until the variable changes.
+pub(crate) unsafe fn getenv_ptr(name: &core::ffi::CStr) -> *mut libc::c_char {
+    // SAFETY: `name` is NUL-terminated; the result is NULL or a pointer to
+    // the NUL-terminated value inside the environment.
+    unsafe { libc::getenv(name.as_ptr()) }
+}
+
+#[cfg(feature = "auto-arm")]
+/// Where the kernel put the initial environment: the address of libc's
+/// `environ` array and of the AT_EXECFN string (getauxval(3)), 0 if absent.
+///
+/// # Safety
+///
+/// No other thread may change the environment meanwhile.
+pub(crate) unsafe fn initial_environment_bounds() -> (usize, usize) {
+    // SAFETY: `environ` is libc's variable; reading the pointer is a plain
+    // load (the caller guarantees no concurrent writer).
+    let array = unsafe { ptr::addr_of!(libc::environ).read() } as usize;
+    // SAFETY: getauxval has no preconditions; 0 when AT_EXECFN is absent.
+    let top = unsafe { libc::getauxval(libc::AT_EXECFN) } as usize;
+    (array, top)
+}
+
 /// `pidfd_open(pid, 0)` (Linux 5.3+): a close-on-exec descriptor that polls
 /// readable once the process has exited. See pidfd_open(2).
 pub(crate) fn pidfd_open(pid: pid_t) -> Result<c_int, c_int> {
