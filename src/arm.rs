@@ -50,6 +50,11 @@ static LAST_GRACE_NS: AtomicU64 = AtomicU64::new(0);
 ///
 /// `sig` is a [`Signal`] or a plain number (`libc::SIGTERM`).
 ///
+/// **Threads.** The kernel keeps the setting per thread: armed from a
+/// thread that later exits, it is lost with that thread. Call it from the
+/// main thread (first thing in `main`), or use [`Mode::Process`] or
+/// [`Mode::Tree`], whose watcher belongs to the process.
+///
 /// Wraps `prctl(PR_SET_PDEATHSIG)`: see PR_SET_PDEATHSIG(2const), prctl(2).
 ///
 /// # Errors
