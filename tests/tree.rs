@@ -38,22 +38,6 @@ fn inherited(pid: Pid, from: Pid) -> bool {
     now == Some(from) || now == Some(pid)
 }
 
-/// Waits (bounded) for a descendant of `root` running `comm`.
-fn find_descendant(root: Pid, comm: &str) -> Pid {
-    let deadline = Instant::now() + DEATH_TIMEOUT;
-    loop {
-        for pid in descendants(root) {
-            if std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim_end() == comm)
-            {
-                return pid;
-            }
-        }
-        assert!(Instant::now() < deadline, "no {comm} below {root}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn reexec_stays_alive_and_dies_with_parent() {
     let mut tree = Tree::new();

@@ -17,7 +17,7 @@
 mod support;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 /// Long enough for a child that would kill itself at start-up to have done
@@ -33,29 +33,20 @@ fn spawn_bin() -> std::path::PathBuf {
     c_helper("spawn.c", "spawn", &[])
 }
 
+/// `spawn --handoff-stamp -- sh -c SCRIPT`, preloaded with TERM in `mode`,
+/// started in `tree`: the spawner prints the shell's pid first.
+fn stamped_shell(tree: &mut Tree, script: &str, mode: &str) -> std::process::Child {
+    let mut cmd = tree.command(spawn_bin());
+    clean(&mut cmd).args(["--handoff-stamp", "--", "sh", "-c", script]);
+    preload(&mut cmd, "TERM", mode);
+    tree.spawn(piped(&mut cmd))
+}
+
 /// The library preloaded and armed with `signal` in `mode` for `cmd`.
 fn preload(cmd: &mut Command, signal: &str, mode: &str) {
     cmd.env("LD_PRELOAD", preload_lib())
         .env("PDEATHSIG", signal)
         .env("PDEATHSIG_MODE", mode);
-}
-
-/// Waits (bounded) for a living descendant of `root` running `what`: a
-/// command name (`sleep`), or a command line with its arguments (`sleep 60`).
-fn find_descendant(root: Pid, what: &str) -> Pid {
-    let deadline = Instant::now() + DEATH_TIMEOUT;
-    loop {
-        for pid in descendants(root) {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if comm.trim_end() == what || cmdline.trim_end() == what {
-                return pid;
-            }
-        }
-        assert!(Instant::now() < deadline, "no {what} below {root}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// `sh -c '(sleep 0.3; sleep 60; true) & echo $!; exit 0'`: the shell
@@ -68,16 +59,8 @@ fn find_descendant(root: Pid, what: &str) -> Pid {
 /// dies with it, as process mode does for any child of a subshell.)
 fn detached_subshell_child(mode: &str) {
     let mut tree = Tree::new();
-    let mut cmd = tree.command(spawn_bin());
-    clean(&mut cmd).args([
-        "--handoff-stamp",
-        "--",
-        "sh",
-        "-c",
-        "(sleep 0.3; sleep 60; true) & echo $!; exit 0",
-    ]);
-    preload(&mut cmd, "TERM", mode);
-    let mut top = tree.spawn(piped(&mut cmd));
+    let script = "(sleep 0.3; sleep 60; true) & echo $!; exit 0";
+    let mut top = stamped_shell(&mut tree, script, mode);
     let (pids, other) = split_pids(&read_lines(&mut top, 2, DEATH_TIMEOUT));
     assert!(other.is_empty(), "{other:?}");
     let (sh, subshell) = (pids[0], pids[1]);
@@ -271,16 +254,7 @@ fn process_mode_reexec_chain_race_leaves_no_orphan() {
 /// child, not ours: its status goes to the subshell).
 fn leaf_after_root_dies(mode: &str) -> bool {
     let mut tree = Tree::new();
-    let mut cmd = tree.command(spawn_bin());
-    clean(&mut cmd).args([
-        "--handoff-stamp",
-        "--",
-        "sh",
-        "-c",
-        "(sh -c 'exec sleep 60'; true); true",
-    ]);
-    preload(&mut cmd, "TERM", mode);
-    let mut top = tree.spawn(piped(&mut cmd));
+    let mut top = stamped_shell(&mut tree, "(sh -c 'exec sleep 60'; true); true", mode);
     let root = read_pid(&mut top, DEATH_TIMEOUT);
     tree.track(root);
     let leaf = find_descendant(root, "sleep");

@@ -509,6 +509,24 @@ pub fn start_ticks(pid: Pid) -> Option<u64> {
     rest.split(' ').nth(19)?.parse().ok()
 }
 
+/// Waits (bounded) for a living descendant of `root` running `what`: a
+/// command name (`sleep`), or a command line with its arguments (`sleep 60`).
+pub fn find_descendant(root: Pid, what: &str) -> Pid {
+    let deadline = Instant::now() + DEATH_TIMEOUT;
+    loop {
+        for pid in descendants(root) {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if comm.trim_end() == what || cmdline.trim_end() == what {
+                return pid;
+            }
+        }
+        assert!(Instant::now() < deadline, "no {what} below {root}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// The pid of a `PDEATHSIG_PPID` value: `PID`, or `PID:TICKS[:WATCHED]`
 /// as pdeathsig stamps it.
 pub fn stamp_pid(value: &[u8]) -> Option<Pid> {
