@@ -50,7 +50,10 @@ fn drop_then_kill_parent(tree: &mut Tree, args: &[&str]) -> (Pid, Vec<String>) {
 #[test]
 fn rearm_after_dropping_privileges() {
     if !is_root() {
-        eprintln!("SKIP rearm_after_dropping_privileges: needs root to setuid (run as root)");
+        skip(
+            "rearm_after_dropping_privileges",
+            "needs root to setuid (run as root)",
+        );
         return;
     }
     let mut tree = Tree::new();
@@ -79,7 +82,10 @@ fn rearm_after_dropping_privileges() {
 #[test]
 fn process_mode_survives_dropping_privileges() {
     if !is_root() {
-        eprintln!("SKIP process_mode_survives_dropping_privileges: needs root to setuid");
+        skip(
+            "process_mode_survives_dropping_privileges",
+            "needs root to setuid",
+        );
         return;
     }
     let mut tree = Tree::new();

@@ -27,7 +27,7 @@ fn unshare_args(tree: &mut Tree) -> Option<Vec<&'static str>> {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let Ok(child) = cmd.spawn() else {
-            eprintln!("SKIPPED: unshare(1) not found (apt-get install util-linux)");
+            skip("pidns", "unshare(1) not found (apt-get install util-linux)");
             return None;
         };
         tree.track(child.id() as Pid);
@@ -35,9 +35,10 @@ fn unshare_args(tree: &mut Tree) -> Option<Vec<&'static str>> {
             return Some(args.to_vec());
         }
     }
-    eprintln!(
-        "SKIPPED: this machine does not permit a new PID namespace \
-         (unshare --pid --fork and unshare --user --map-root-user --pid --fork both failed)"
+    skip(
+        "pidns",
+        "this machine does not permit a new PID namespace \
+         (unshare --pid --fork and unshare --user --map-root-user --pid --fork both failed)",
     );
     None
 }

@@ -65,7 +65,10 @@ fn namespace_init(
 #[test]
 fn prctl_mode_across_a_pid_namespace() {
     let Some(flags) = unshare_flags() else {
-        eprintln!("SKIP prctl_mode_across_a_pid_namespace: unshare --pid is not permitted here");
+        skip(
+            "prctl_mode_across_a_pid_namespace",
+            "unshare --pid is not permitted here",
+        );
         return;
     };
     let mut tree = Tree::new();
@@ -99,7 +102,10 @@ fn prctl_mode_across_a_pid_namespace() {
 #[test]
 fn process_mode_across_a_pid_namespace_is_a_clear_error() {
     let Some(flags) = unshare_flags() else {
-        eprintln!("SKIP process_mode_across_a_pid_namespace_is_a_clear_error: unshare --pid is not permitted here");
+        skip(
+            "process_mode_across_a_pid_namespace_is_a_clear_error",
+            "unshare --pid is not permitted here",
+        );
         return;
     };
     let mut tree = Tree::new();

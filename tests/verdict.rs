@@ -116,7 +116,10 @@ fn child_of_detached_subshell_lives_process_mode() {
 /// live. Needs tmux (Debian's package; `.ci/run` installs it).
 fn tmux_panes_live(mode: &str) {
     if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIP tmux_panes_live_{mode}: tmux is not installed (apt-get install tmux)");
+        skip(
+            &format!("tmux_panes_live_{mode}"),
+            "tmux is not installed (apt-get install tmux)",
+        );
         return;
     }
     let mut tree = Tree::new();
@@ -313,7 +316,10 @@ fn getsig_under_unshare(kill_child: bool, preloaded: bool) -> Option<String> {
 #[test]
 fn inherited_parent_death_signal_is_kept() {
     let Some(kept) = getsig_under_unshare(true, true) else {
-        eprintln!("SKIP inherited_parent_death_signal_is_kept: unshare -pf is not permitted here");
+        skip(
+            "inherited_parent_death_signal_is_kept",
+            "unshare -pf is not permitted here",
+        );
         return;
     };
     assert_eq!(kept, "9 0", "the library replaced --kill-child's SIGKILL");

@@ -192,7 +192,10 @@ fn reused_pidfd_number_does_not_fire_the_watcher() {
         .iter()
         .find_map(|l| l.strip_prefix("seccomp unavailable: "))
     {
-        eprintln!("SKIP watcher_safety::reused_pidfd_number_does_not_fire_the_watcher: {reason}");
+        skip(
+            "watcher_safety::reused_pidfd_number_does_not_fire_the_watcher",
+            &reason,
+        );
         return;
     }
     // Not exercised is a failure, never a pass.
@@ -295,7 +298,10 @@ fn reused_descriptor_controls() {
         .iter()
         .find_map(|l| l.strip_prefix("seccomp unavailable: "))
     {
-        eprintln!("SKIP watcher_safety::reused_descriptor_controls (no library): {reason}");
+        skip(
+            "watcher_safety::reused_descriptor_controls (no library)",
+            &reason,
+        );
         return;
     }
     assert_eq!(lines, ["no pidfd", "ready"]);

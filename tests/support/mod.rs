@@ -509,6 +509,25 @@ pub fn start_ticks(pid: Pid) -> Option<u64> {
     rest.split(' ').nth(19)?.parse().ok()
 }
 
+/// Reports a test that cannot run here (no root, no unshare, a tool not
+/// installed) as skipped, not passed: one `SKIP test: reason` line on
+/// stderr, and the same line appended to `skipped-tests.txt` in the
+/// target's tmp directory, which scripts/test-all.sh counts and prints
+/// after `cargo test`. The caller returns right after.
+pub fn skip(test: &str, reason: &str) {
+    let line = format!("SKIP {test}: {reason}");
+    eprintln!("{line}");
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt");
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        use std::io::Write;
+        let _ = writeln!(file, "{line}");
+    }
+}
+
 /// Waits (bounded) for a living descendant of `root` running `what`: a
 /// command name (`sleep`), or a command line with its arguments (`sleep 60`).
 pub fn find_descendant(root: Pid, what: &str) -> Pid {
