@@ -45,14 +45,35 @@ PR_SET_CHILD_SUBREAPER = 36  # see PR_SET_CHILD_SUBREAPER(2const)
 # The child: arms (unless MODE is "none"), prints, sleeps until killed.
 # MODE: none; TERM or KILL (prctl mode, arm); process:SIG (arm_process);
 # grace:SIG:SECONDS (ignores SIG, then arm_process with that grace, so that
-# only the escalation to SIGKILL can end it). In process modes rearm() must
-# fail with EINVAL before the first arming and succeed after it.
+# only the escalation to SIGKILL can end it; with 0 seconds the arming must
+# report ENOTSUP, the signal armed all the same); tree:SIG[:ANCHOR]
+# (arm_tree, the anchor from PDEATHSIG_PPID unless given);
+# treeign:SIG:ANCHOR:SECONDS (ignores SIG: arm_tree must report ENOTSUP with
+# SIG armed, then arm_tree with that grace must succeed);
+# treefork:SIG:ANCHOR and processfork:SIG (arm_tree or arm_process, then
+# start a multiprocessing child with the "fork" start method, which sleeps;
+# prints "fork PID" before "armed"). In the watcher modes rearm() must fail
+# with EINVAL before the first arming and succeed after it.
 CHILD = r"""
-import errno, os, signal, sys, time
+import errno, multiprocessing, os, signal, sys, time
 sys.path.insert(0, sys.argv[1])
 import pdeathsig
 mode = sys.argv[2].split(":")
-if mode[0] in ("process", "grace"):
+
+
+def ignored_is_enotsup(arming, sig):
+    try:
+        arming()
+    except OSError as err:
+        if err.errno != errno.ENOTSUP or "IS armed" not in str(err):
+            raise
+    else:
+        sys.exit("child: arming an ignored signal without a grace did not raise ENOTSUP")
+    if pdeathsig.get() != sig:
+        sys.exit("child: after ENOTSUP get() = %r, want %r armed" % (pdeathsig.get(), sig))
+
+
+if mode[0] not in ("none", "TERM", "KILL"):
     try:
         pdeathsig.rearm()
         sys.exit("child: rearm() before any arming succeeded")
@@ -62,10 +83,28 @@ if mode[0] in ("process", "grace"):
     sig = signal.Signals["SIG" + mode[1]]
     if mode[0] == "grace":
         signal.signal(sig, signal.SIG_IGN)
-        pdeathsig.arm_process(sig, grace=float(mode[2]))
-    else:
+        if float(mode[2]) == 0:
+            ignored_is_enotsup(lambda: pdeathsig.arm_process(sig, grace=0), sig)
+        else:
+            pdeathsig.arm_process(sig, grace=float(mode[2]))
+    elif mode[0] == "tree":
+        pdeathsig.arm_tree(sig, anchor=int(mode[2]) if len(mode) > 2 else None)
+    elif mode[0] == "treeign":
+        signal.signal(sig, signal.SIG_IGN)
+        ignored_is_enotsup(lambda: pdeathsig.arm_tree(sig, anchor=int(mode[2])), sig)
+        pdeathsig.arm_tree(sig, anchor=int(mode[2]), grace=float(mode[3]))
+    elif mode[0] == "treefork":
+        pdeathsig.arm_tree(sig, anchor=int(mode[2]))
+    else:  # process, processfork
         pdeathsig.arm_process(sig)
-    pdeathsig.rearm()
+    if mode[0] == "grace" and float(mode[2]) == 0:
+        ignored_is_enotsup(pdeathsig.rearm, sig)
+    else:
+        pdeathsig.rearm()
+    if mode[0].endswith("fork"):
+        worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(600,))
+        worker.start()
+        print("fork", worker.pid, flush=True)
 elif mode[0] != "none":
     pdeathsig.arm(signal.Signals["SIG" + mode[0]])
 print("armed", int(pdeathsig.get() or 0), os.getppid(), flush=True)
@@ -73,9 +112,11 @@ while True:
     time.sleep(3600)
 """
 
-# The parent: [--no-handoff] [--die] [--thread] PROG ARGS...: starts the
-# child, exporting PDEATHSIG_PPID=<own pid> unless --no-handoff, prints its
-# pid, then kills itself at once (--die) or waits to be killed.
+# The parent: [--no-handoff] [--anchor=VALUE] [--die] [--thread] PROG
+# ARGS...: starts the child, exporting PDEATHSIG_PPID=<own pid> unless
+# --no-handoff or --anchor=VALUE (which exports PDEATHSIG_PPID=VALUE: a tree's
+# anchor that is not this parent), prints its pid, then kills itself at once
+# (--die) or waits to be killed.
 #
 # With --thread the child is started from a threading.Thread, which passes
 # on the child's "armed" line (so the child has armed while its parent thread
@@ -85,15 +126,19 @@ while True:
 PARENT = r"""
 import os, signal, subprocess, sys, threading, time
 args = sys.argv[1:]
-handoff, die, thread = True, False, False
+handoff, die, thread, anchor = True, False, False, None
 while args and args[0].startswith("--"):
     flag = args.pop(0)
     handoff = handoff and flag != "--no-handoff"
     die = die or flag == "--die"
     thread = thread or flag == "--thread"
+    if flag.startswith("--anchor="):
+        anchor = flag[len("--anchor="):]
 env = dict(os.environ)
 env.pop("PDEATHSIG_PPID", None)
-if handoff:
+if anchor is not None:
+    env["PDEATHSIG_PPID"] = anchor
+elif handoff:
     env["PDEATHSIG_PPID"] = str(os.getpid())
 if thread:
     spawned = []
@@ -392,20 +437,159 @@ class ProcessModeTests(unittest.TestCase):
         self.assert_died_by(run.child, signal.SIGTERM)
 
 
+def start_anchor(test):
+    """A tree's anchor for the tree-mode tests: `sleep 600` started by the
+    test (tagged like everything else), killed and reaped at the end.
+    Returns (the Popen, "PID:TICKS" with its start time in clock ticks,
+    /proc/PID/stat field 22)."""
+    anchor = subprocess.Popen(["sleep", "600"])
+
+    def kill():
+        if anchor.poll() is None:
+            anchor.kill()
+        anchor.wait(timeout=DEATH_TIMEOUT)
+    test.addCleanup(kill)
+    with open("/proc/%d/stat" % anchor.pid, "rb") as f:
+        stat = f.read()
+    ticks = stat[stat.rindex(b")") + 2:].split()[22 - 3].decode()
+    return anchor, "%d:%s" % (anchor.pid, ticks)
+
+
+class TreeModeTests(unittest.TestCase):
+    """arm_tree: the child watches the tree's anchor, a `sleep 600` that is
+    NOT its parent."""
+
+    def setUp(self):
+        self.addCleanup(cleanup)
+
+    start = ProcessTests.start
+    assert_died_by = ProcessTests.assert_died_by
+
+    def assert_lives(self, pid, seconds, why):
+        self.assertIsNone(wait_reap(pid, seconds), why)
+        self.assertTrue(alive(pid), why)
+
+    def test_tree_child_follows_anchor(self):
+        """The child keeps living when its own parent is SIGKILLed (it
+        becomes an orphan of this subreaper) while the anchor lives, and
+        dies of SIGTERM when the anchor is SIGKILLed. The anchor as a plain
+        pid and as PID:TICKS in PDEATHSIG_PPID, and explicit (the parent's
+        own handoff must not count). The control: a prctl-mode child (arm)
+        dies when its parent exits, the anchor alive."""
+        anchor, _ = start_anchor(self)
+        run = self.start("TERM")
+        run.line("armed ")
+        run.kill_parent()
+        self.assert_died_by(run.child, signal.SIGTERM)
+        self.assertIsNone(anchor.poll(), "the anchor died: the control proves nothing")
+
+        for how in ("PDEATHSIG_PPID=PID", "PDEATHSIG_PPID=PID:TICKS", "anchor=PID"):
+            with self.subTest(anchor=how):
+                anchor, stamp = start_anchor(self)
+                if how == "anchor=PID":
+                    run = self.start("tree:TERM:%d" % anchor.pid)
+                else:
+                    value = stamp if how.endswith("TICKS") else str(anchor.pid)
+                    run = self.start("tree:TERM", ["--anchor=" + value])
+                self.assertEqual(int(run.line("armed ").split()[1]), signal.SIGTERM)
+                run.kill_parent()
+                self.assert_lives(run.child, 0.5,
+                                  "the tree-mode child died with its parent, the anchor alive")
+                anchor.kill()
+                anchor.wait(timeout=DEATH_TIMEOUT)
+                self.assert_died_by(run.child, signal.SIGTERM)
+
+    def test_tree_anchor_already_dead(self):
+        """The race: the anchor is dead (killed and reaped) before the child
+        arms, so the arming sends the signal at once: the child dies of
+        SIGTERM without printing "armed". Its parent (which never waits) is
+        killed after the child's end, so that the zombie comes to this
+        subreaper. test_tree_child_follows_anchor is the control: with the
+        anchor alive the same children live."""
+        anchor, stamp = start_anchor(self)
+        anchor.kill()
+        anchor.wait(timeout=DEATH_TIMEOUT)
+        for mode, flags in (("tree:TERM", ["--anchor=" + stamp]),
+                            ("tree:TERM:%d" % anchor.pid, [])):
+            with self.subTest(mode=mode, flags=flags):
+                run = self.start(mode, flags)
+                deadline = time.monotonic() + DEATH_TIMEOUT
+                while alive(run.child):
+                    self.assertLess(time.monotonic(), deadline,
+                                    "the child of a dead anchor is still alive")
+                    time.sleep(0.005)
+                self.assertIsNone(run.parent.poll(),
+                                  "the child's parent died first: the test proves nothing")
+                run.kill_parent()
+                self.assert_died_by(run.child, signal.SIGTERM)
+                self.assertIsNone(run.line("armed ", timeout=2),
+                                  "the child returned from arming")
+
+    def test_tree_ignored_signal_escalates(self):
+        """SIGTERM ignored before arm_tree: ENOTSUP with the signal armed
+        (checked in the child), then with a 0.2 s grace no error, and the
+        child dies of the SIGKILL after the grace when the anchor dies, not
+        before."""
+        anchor, _ = start_anchor(self)
+        run = self.start("treeign:TERM:%d:0.2" % anchor.pid)
+        self.assertEqual(int(run.line("armed ").split()[1]), signal.SIGTERM)
+        run.kill_parent()
+        self.assert_lives(run.child, 0.3,
+                          "the tree-mode child died with its parent, the anchor alive")
+        anchor.kill()
+        anchor.wait(timeout=DEATH_TIMEOUT)
+        self.assert_died_by(run.child, signal.SIGKILL)
+
+    def test_fork_child_has_its_own_watcher(self):
+        """A multiprocessing child (start method "fork") of a process armed
+        with arm_tree gets a watcher of its own: it outlives its parent
+        (the armed child, SIGKILLed) while the anchor lives, and dies of
+        SIGTERM when the anchor is SIGKILLed."""
+        anchor, _ = start_anchor(self)
+        run = self.start("treefork:TERM:%d" % anchor.pid)
+        worker = int(run.line("fork ").split()[1])
+        self.assertEqual(int(run.line("armed ").split()[1]), signal.SIGTERM)
+        run.kill_parent()
+        self.assert_lives(run.child, 0.3, "the armed child died with its parent")
+        os.kill(run.child, signal.SIGKILL)
+        self.assert_died_by(run.child, signal.SIGKILL)
+        self.assert_lives(worker, 0.3, "the fork child died with its parent, the anchor alive")
+        anchor.kill()
+        anchor.wait(timeout=DEATH_TIMEOUT)
+        self.assert_died_by(worker, signal.SIGTERM)
+
+    def test_fork_child_unguarded_in_process_mode(self):
+        """The control: in process mode (arm_process) the watcher does not
+        survive fork. The parent is SIGKILLed: the armed child dies of
+        SIGTERM, its multiprocessing fork child lives on."""
+        run = self.start("processfork:TERM")
+        worker = int(run.line("fork ").split()[1])
+        self.assertEqual(int(run.line("armed ").split()[1]), signal.SIGTERM)
+        run.kill_parent()
+        self.assert_died_by(run.child, signal.SIGTERM)
+        self.assert_lives(worker, 0.5,
+                          "the process-mode fork child died: the tree-mode test could not fail")
+
+
 class InProcessTests(unittest.TestCase):
     def tearDown(self):
         pdeathsig.disarm()
 
     def test_invalid_signal_is_einval(self):
-        for bad in (0, -1, 65, 2**40):
+        for bad in (0, -1, 32, 33, 65, 2**40):
             with self.subTest(signal=bad):
                 with self.assertRaises(OSError) as cm:
                     pdeathsig.arm(bad)
                 self.assertEqual(cm.exception.errno, errno.EINVAL)
                 self.assertIn(str(bad), str(cm.exception))
-        with self.assertRaises(OSError) as cm:
-            pdeathsig.arm_expecting(signal.SIGTERM, 0)
-        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        # The C library takes a parent pid of 0 as "the default"; the
+        # binding wants the pid arm_expecting is named after.
+        for ppid in (0, -5):
+            with self.subTest(ppid=ppid):
+                with self.assertRaises(OSError) as cm:
+                    pdeathsig.arm_expecting(signal.SIGTERM, ppid)
+                self.assertEqual(cm.exception.errno, errno.EINVAL)
+                self.assertIn("parent pid %d" % ppid, str(cm.exception))
         with self.assertRaises(TypeError):
             pdeathsig.arm("TERM")
         self.assertIsNone(pdeathsig.get(), "a failed call armed something")
@@ -414,7 +598,7 @@ class InProcessTests(unittest.TestCase):
         """Bad input to arm_process is refused with a message naming it, and
         arms nothing (a process-mode watcher would show in get())."""
         pdeathsig.disarm()
-        for bad in (0, -1, 65, 2**40):
+        for bad in (0, -1, 32, 33, 65, 2**40):
             with self.subTest(signal=bad):
                 with self.assertRaises(OSError) as cm:
                     pdeathsig.arm_process(bad)
@@ -449,6 +633,53 @@ class InProcessTests(unittest.TestCase):
         with self.assertRaises(TypeError):
             pdeathsig.arm_process(signal.SIGTERM, ppid=1.5)
         self.assertIsNone(pdeathsig.get(), "a failed call armed something")
+
+    def test_tree_mode_bad_values(self):
+        """Bad input to arm_tree is refused with a message naming it, and
+        arms nothing (a tree-mode watcher would show in get())."""
+        pdeathsig.disarm()
+        for bad in (0, -1, 32, 33, 65, 2**40):
+            for grace in (None, 1):
+                with self.subTest(signal=bad, grace=grace):
+                    with self.assertRaises(OSError) as cm:
+                        pdeathsig.arm_tree(bad, grace=grace)
+                    self.assertEqual(cm.exception.errno, errno.EINVAL)
+                    self.assertIn(str(bad), str(cm.exception))
+        for anchor in (0, -5):
+            for grace in (None, 1.5):
+                with self.subTest(anchor=anchor, grace=grace):
+                    with self.assertRaises(OSError) as cm:
+                        pdeathsig.arm_tree(signal.SIGTERM, anchor=anchor, grace=grace)
+                    self.assertEqual(cm.exception.errno, errno.EINVAL)
+                    self.assertIn("anchor pid %d" % anchor, str(cm.exception))
+        for grace in (-1, float("nan"), datetime.timedelta(seconds=-1)):
+            with self.subTest(grace=grace):
+                with self.assertRaises(ValueError):
+                    pdeathsig.arm_tree(signal.SIGTERM, grace=grace)
+        for grace in (3600.001, datetime.timedelta(hours=2)):
+            with self.subTest(grace=grace):
+                with self.assertRaises(OSError) as cm:
+                    pdeathsig.arm_tree(signal.SIGTERM, grace=grace)
+                self.assertEqual(cm.exception.errno, errno.EINVAL)
+                self.assertIn(repr(grace), str(cm.exception))
+        with self.assertRaises(TypeError):
+            pdeathsig.arm_tree(signal.SIGTERM, anchor=1.5)
+        with self.assertRaises(TypeError):
+            pdeathsig.arm_tree(signal.SIGTERM, grace="5")
+        self.assertIsNone(pdeathsig.get(), "a failed call armed something")
+        self.assertIn("arm_tree", pdeathsig.__all__)
+
+    def test_ignored_signal_is_enotsup_and_armed(self):
+        """A signal this process ignores is armed, and reported: OSError
+        with ENOTSUP whose message says it is armed; get() shows it.
+        SIGUSR2 is ignored only for the test (prctl mode, this thread)."""
+        previous = signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        self.addCleanup(signal.signal, signal.SIGUSR2, previous)
+        with self.assertRaises(OSError) as cm:
+            pdeathsig.arm_expecting(signal.SIGUSR2, os.getppid())
+        self.assertEqual(cm.exception.errno, errno.ENOTSUP)
+        self.assertIn("IS armed", str(cm.exception))
+        self.assertEqual(pdeathsig.get(), signal.SIGUSR2)
 
     def test_bad_ppid_in_environment_is_einval(self):
         os.environ["PDEATHSIG_PPID"] = "not-a-pid"
@@ -564,6 +795,8 @@ class LoadingTests(unittest.TestCase):
         self.assertEqual(imported(), (0, ""))
         self.assertEqual(imported(PDEATHSIG="USR2"), (signal.SIGUSR2, ""))
         self.assertEqual(imported(PDEATHSIG="USR2", PDEATHSIG_MODE="process"),
+                         (signal.SIGUSR2, ""))
+        self.assertEqual(imported(PDEATHSIG="USR2", PDEATHSIG_MODE="tree"),
                          (signal.SIGUSR2, ""))
         got, err = imported(PDEATHSIG="NOT-A-SIGNAL")
         self.assertEqual(got, 0)

@@ -77,6 +77,48 @@
 // escalate to SIGKILL after a grace period. It needs Linux 5.3 or later
 // (syscall.ENOSYS before).
 //
+// # Tree mode
+//
+// Tree mode (ArmTree, ArmTreeExpecting, ArmTreeWithGrace) watches the
+// tree's anchor instead of the parent: the process named in PDEATHSIG_PPID
+// (the tool that started the tree exports its own pid there, and the
+// value passes unchanged down the tree; a pid, or PID:TICKS as the library
+// writes it when it arms at load time), else the parent seen when the
+// library was loaded. This process gets the signal when the anchor exits,
+// whoever its parent is: it keeps living when its parent exits while the
+// anchor lives (detached, daemonized, or behind an intermediate that
+// exits), and dies with the anchor. A child created by
+// fork without exec gets a watcher of its own (pthread_atfork; Go itself
+// never forks without exec, but C code it calls may), and children exec'd
+// with LD_PRELOAD=libpdeathsig.so PDEATHSIG_MODE=tree arm the same way, so
+// the whole tree gets the signal at once. An anchor already gone when this
+// process arms (or whose pid was reused, told by its start time in
+// PID:TICKS) means the signal is sent at once. A dev tool that starts a Go
+// server under it:
+//
+//	// the tool: cmd.Env = append(os.Environ(), "PDEATHSIG_PPID="+strconv.Itoa(os.Getpid()))
+//	// the server, at the top of main:
+//	if err := pdeathsig.ArmTreeWithGrace(syscall.SIGTERM, 0, 5*time.Second); err != nil {
+//		log.Fatal(err)
+//	}
+//
+// Tree mode needs Linux 5.3 or later, as process mode, and costs one
+// thread per process of the tree.
+//
+// # Ignored signals
+//
+// Arming a signal that this process ignores (signal.Ignore, or SIG_IGN
+// inherited: a background job of a non-interactive shell starts with
+// SIGINT and SIGQUIT ignored, nohup ignores SIGHUP) returns an error
+// wrapping syscall.ENOTSUP, although the signal IS armed (Get reports it):
+// when the parent or anchor dies the signal would do nothing. Pick another
+// signal (SIGTERM, SIGKILL), restore the default action first
+// (signal.Reset), or give a grace period (ArmProcessWithGrace,
+// ArmTreeWithGrace): the SIGKILL after it still ends the process, so no
+// error is reported then. On Linux syscall.ENOTSUP and syscall.EOPNOTSUPP
+// are the same number: from ArmProcess it can also mean a parent outside
+// this PID namespace, where nothing is armed (Get tells the two apart).
+//
 // # Errors
 //
 // Every error of this package wraps a syscall.Errno and reads
@@ -85,7 +127,9 @@
 // argument". Test it with errors.Is (errors.Is(err, syscall.ESRCH)) or get
 // the number with errors.As (var errno syscall.Errno); do not compare err
 // with == against a syscall.Errno. syscall.EINVAL always means bad input:
-// nothing was armed.
+// nothing was armed (a signal outside 1..31 and SIGRTMIN..SIGRTMAX, so 32
+// and 33 too; a pid that is not positive in the *Expecting functions,
+// where the C library would take 0 as the default).
 //
 // # Examples
 //

@@ -39,17 +39,41 @@ func check(fn string, rc C.int, err error) error {
 	return fail(fn, err, "")
 }
 
-// badPid rejects a parent pid that a C pid_t cannot hold or that is below
-// min (1 for an explicit pid, 0 where 0 means PDEATHSIG_PPID).
-func badPid(fn string, ppid, min int) error {
-	if ppid >= min && ppid <= math.MaxInt32 {
+// badPid rejects a pid argument (what: "parent" or "anchor") that a C
+// pid_t cannot hold or that is below min (1 for an explicit pid, 0 where 0
+// means PDEATHSIG_PPID, else the parent seen at load time). The C library
+// itself takes 0 as the default everywhere; the *Expecting functions of
+// this package want the pid they are named after, so 0 is refused there.
+func badPid(fn, what string, pid, min int) error {
+	if pid >= min && pid <= math.MaxInt32 {
 		return nil
 	}
 	want := "want a positive pid"
 	if min == 0 {
 		want = "want a positive pid, or 0 for PDEATHSIG_PPID"
 	}
-	return fail(fn, syscall.EINVAL, fmt.Sprintf("parent pid %d: %s", ppid, want))
+	return fail(fn, syscall.EINVAL, fmt.Sprintf("%s pid %d: %s", what, pid, want))
+}
+
+// graceMillis converts a grace period to the C library's milliseconds: 0
+// means no escalation, a fraction of a millisecond is rounded up (a grace
+// is never shortened). A negative grace, or one that does not fit a C
+// unsigned int in milliseconds, is an error of fn wrapping syscall.EINVAL
+// that names it; the C library refuses more than an hour itself.
+func graceMillis(fn string, grace time.Duration) (C.uint, error) {
+	if grace < 0 {
+		return 0, fail(fn, syscall.EINVAL,
+			fmt.Sprintf("grace %v is negative: want 0 (no escalation) up to 1h", grace))
+	}
+	ms := grace / time.Millisecond
+	if grace%time.Millisecond != 0 {
+		ms++ // round up: a grace is never shortened
+	}
+	if uint64(ms) > uint64(math.MaxUint32) {
+		return 0, fail(fn, syscall.EINVAL,
+			fmt.Sprintf("grace %v does not fit in milliseconds (C unsigned int): want 0 up to 1h", grace))
+	}
+	return C.uint(ms), nil
 }
 
 // Arm asks for sig when the parent dies, and closes the race with a parent
@@ -62,13 +86,14 @@ func badPid(fn string, ppid, min int) error {
 //
 // Returns nil when armed, or an error wrapping a syscall.Errno (see
 // "Errors" in the package documentation): syscall.EINVAL for a signal
-// outside 1..SIGRTMAX or a bad PDEATHSIG_PPID (nothing armed),
+// outside 1..31 and SIGRTMIN..SIGRTMAX (34..64 with glibc: 32 and 33 are
+// refused) or a bad PDEATHSIG_PPID (nothing armed),
 // syscall.ESRCH when the parent had already died and this process survived
 // sig (caught with signal.Notify, or ignored), syscall.ENOTSUP (the number
 // of syscall.EOPNOTSUPP on Linux) when this process ignores sig
 // (signal.Ignore, or SIG_IGN inherited, as nohup does for SIGHUP): sig is
 // armed, but the parent's death will not end this process; pick another
-// signal.
+// signal (see "Ignored signals" in the package documentation).
 //
 // Wraps arm_parent_death_signal of libpdeathsig, which wraps
 // prctl(PR_SET_PDEATHSIG): see PR_SET_PDEATHSIG(2const).
@@ -79,13 +104,14 @@ func Arm(sig syscall.Signal) error {
 
 // ArmExpecting is Arm with the expected parent pid given explicitly instead
 // of read from PDEATHSIG_PPID. A ppid that is not positive (or does not fit
-// a pid_t) is an error wrapping syscall.EINVAL that names it; other errors
-// as for Arm.
+// a pid_t) is an error wrapping syscall.EINVAL that names it (the C
+// function takes 0 as "the default"; use Arm for that); other errors as for
+// Arm.
 //
 // Wraps arm_parent_death_signal_expecting of libpdeathsig, see
 // PR_SET_PDEATHSIG(2const).
 func ArmExpecting(sig syscall.Signal, ppid int) error {
-	if err := badPid("ArmExpecting", ppid, 1); err != nil {
+	if err := badPid("ArmExpecting", "parent", ppid, 1); err != nil {
 		return err
 	}
 	rc, err := C.arm_parent_death_signal_expecting(C.int(sig), C.pid_t(ppid))
@@ -94,13 +120,14 @@ func ArmExpecting(sig syscall.Signal, ppid int) error {
 
 // ArmFromEnv arms as the environment asks: PDEATHSIG names the signal
 // (TERM, SIGTERM, 15, RTMIN+3), PDEATHSIG_PPID the expected parent,
-// PDEATHSIG_MODE the mode (prctl, the default, or process) and
-// PDEATHSIG_GRACE the grace before SIGKILL (500ms, 5s or 5; process mode
-// only). It reports whether it armed (false when PDEATHSIG is unset or
+// PDEATHSIG_MODE the mode (prctl, the default, process or tree) and
+// PDEATHSIG_GRACE the grace before SIGKILL (500ms, 5s or 5; process and
+// tree mode only). PDEATHSIG_PPID is a pid or PID:TICKS, as the library
+// writes it. It reports whether it armed (false when PDEATHSIG is unset or
 // empty).
 //
-// A bad value is an error wrapping syscall.EINVAL (nothing armed); in
-// process mode, the errors of ArmProcess.
+// A bad value is an error wrapping syscall.EINVAL (nothing armed); the
+// errors of the mode's function otherwise (Arm, ArmProcess, ArmTree).
 //
 // Wraps arm_parent_death_signal_from_env of libpdeathsig, see
 // PR_SET_PDEATHSIG(2const).
@@ -123,7 +150,8 @@ func ArmFromEnv() (bool, error) {
 // Returns nil when armed, or an error wrapping a syscall.Errno:
 // syscall.EINVAL for a bad signal or PDEATHSIG_PPID; syscall.ESRCH when the
 // parent had already died and this process survived sig; syscall.ENOTSUP
-// when sig is ignored (armed, as for Arm); syscall.ENOSYS when the kernel
+// when sig is ignored (armed, as for Arm; not with a grace period, whose
+// SIGKILL still ends the process); syscall.ENOSYS when the kernel
 // has no pidfd_open (before Linux 5.3; nothing armed); syscall.EOPNOTSUPP,
 // the same number as ENOTSUP, when the parent is outside this PID namespace
 // (nothing armed: Get tells the two apart);
@@ -141,12 +169,13 @@ func ArmProcess(sig syscall.Signal) error {
 // ArmProcessExpecting is ArmProcess with the expected parent pid given
 // explicitly instead of read from PDEATHSIG_PPID. A ppid that is not
 // positive (or does not fit a pid_t) is an error wrapping syscall.EINVAL
-// that names it; other errors as for ArmProcess.
+// that names it (use ArmProcess for the default); other errors as for
+// ArmProcess.
 //
 // Wraps arm_parent_process_death_signal_expecting of libpdeathsig, see
 // pidfd_open(2).
 func ArmProcessExpecting(sig syscall.Signal, ppid int) error {
-	if err := badPid("ArmProcessExpecting", ppid, 1); err != nil {
+	if err := badPid("ArmProcessExpecting", "parent", ppid, 1); err != nil {
 		return err
 	}
 	rc, err := C.arm_parent_process_death_signal_expecting(C.int(sig), C.pid_t(ppid))
@@ -169,22 +198,91 @@ func ArmProcessExpecting(sig syscall.Signal, ppid int) error {
 // pidfd_open(2) and nanosleep(2).
 func ArmProcessWithGrace(sig syscall.Signal, ppid int, grace time.Duration) error {
 	const fn = "ArmProcessWithGrace"
-	if err := badPid(fn, ppid, 0); err != nil {
+	if err := badPid(fn, "parent", ppid, 0); err != nil {
 		return err
 	}
-	if grace < 0 {
-		return fail(fn, syscall.EINVAL,
-			fmt.Sprintf("grace %v is negative: want 0 (no escalation) up to 1h", grace))
+	ms, err := graceMillis(fn, grace)
+	if err != nil {
+		return err
 	}
-	ms := grace / time.Millisecond
-	if grace%time.Millisecond != 0 {
-		ms++ // round up: a grace is never shortened
+	rc, err := C.arm_parent_process_death_signal_with_grace(C.int(sig), C.pid_t(ppid), ms)
+	return check(fn, rc, err)
+}
+
+// ArmTree arms tree mode: sig is sent when the tree's anchor exits, whoever
+// this process's parent is. The anchor is the process named in
+// PDEATHSIG_PPID (the tool that started the tree exports its pid there; a
+// pid, or PID:TICKS as the library writes it), else the parent seen when
+// the library was loaded. The C library watches a pidfd of the anchor from
+// one thread of this process, as in process mode; a child this process
+// creates with fork() without exec gets a watcher of its own
+// (pthread_atfork), and exec'd children under LD_PRELOAD with
+// PDEATHSIG_MODE=tree arm the same way, so the whole tree gets sig at once
+// when the anchor dies. A process detached from its parent (setsid,
+// daemonized, its parent gone) still follows the anchor. The race is
+// closed: if the anchor is already gone (or its pid was reused: its start
+// time is checked against the stamp's), sig is sent at once. A process
+// that is itself the anchor has nothing to follow: nil, no watcher.
+//
+// Returns nil when armed, or an error wrapping a syscall.Errno:
+// syscall.EINVAL for a bad signal or PDEATHSIG_PPID (nothing armed);
+// syscall.ESRCH when the anchor had already died and this process survived
+// sig; syscall.ENOTSUP when sig is ignored (armed, as for Arm; not with a
+// grace period); syscall.ENOSYS before Linux 5.3 (nothing armed);
+// syscall.EBUSY when this process already watches another process;
+// EAGAIN, ENOMEM or EMFILE when the thread or the pidfd cannot be created.
+// A parent outside this PID namespace is no error: only the anchor
+// matters.
+//
+// Wraps arm_parent_tree_death_signal of libpdeathsig: see pidfd_open(2)
+// and pthread_atfork(3).
+func ArmTree(sig syscall.Signal) error {
+	rc, err := C.arm_parent_tree_death_signal(C.int(sig))
+	return check("ArmTree", rc, err)
+}
+
+// ArmTreeExpecting is ArmTree with the anchor's pid given explicitly
+// instead of read from PDEATHSIG_PPID. An anchor that is not positive (or
+// does not fit a pid_t) is an error wrapping syscall.EINVAL that names it
+// (use ArmTree for the default); other errors as for ArmTree. Without a
+// stamp's start time, a pid already reused by another process counts as
+// the anchor alive.
+//
+// Wraps arm_parent_tree_death_signal_expecting of libpdeathsig, see
+// pidfd_open(2).
+func ArmTreeExpecting(sig syscall.Signal, anchor int) error {
+	if err := badPid("ArmTreeExpecting", "anchor", anchor, 1); err != nil {
+		return err
 	}
-	if uint64(ms) > uint64(math.MaxUint32) {
-		return fail(fn, syscall.EINVAL,
-			fmt.Sprintf("grace %v does not fit in milliseconds (C unsigned int): want 0 up to 1h", grace))
+	rc, err := C.arm_parent_tree_death_signal_expecting(C.int(sig), C.pid_t(anchor))
+	return check("ArmTreeExpecting", rc, err)
+}
+
+// ArmTreeWithGrace is ArmTree with graceful escalation: when the anchor has
+// exited, sig is sent, then SIGKILL if this process is still alive grace
+// later. grace as for ArmProcessWithGrace (0: no escalation; rounded up to
+// a millisecond; at most one hour). anchor is the anchor's pid, or 0 for
+// PDEATHSIG_PPID / the parent seen when the library was loaded. A fork
+// child's watcher escalates the same way.
+//
+// A negative anchor or grace, or a grace that does not fit in milliseconds
+// in a C unsigned int, is an error wrapping syscall.EINVAL that names the
+// value; so is a grace above one hour (from the C library, without the
+// value). Other errors as for ArmTree, but no ENOTSUP for an ignored sig
+// with a grace: the SIGKILL still ends the process.
+//
+// Wraps arm_parent_tree_death_signal_with_grace of libpdeathsig, see
+// pidfd_open(2) and nanosleep(2).
+func ArmTreeWithGrace(sig syscall.Signal, anchor int, grace time.Duration) error {
+	const fn = "ArmTreeWithGrace"
+	if err := badPid(fn, "anchor", anchor, 0); err != nil {
+		return err
 	}
-	rc, err := C.arm_parent_process_death_signal_with_grace(C.int(sig), C.pid_t(ppid), C.uint(ms))
+	ms, err := graceMillis(fn, grace)
+	if err != nil {
+		return err
+	}
+	rc, err := C.arm_parent_tree_death_signal_with_grace(C.int(sig), C.pid_t(anchor), ms)
 	return check(fn, rc, err)
 }
 
@@ -196,7 +294,7 @@ func ArmProcessWithGrace(sig syscall.Signal, ppid int, grace time.Duration) erro
 //
 // Returns nil when armed, or an error wrapping a syscall.Errno:
 // syscall.EINVAL when nothing was armed in this process before;
-// syscall.ESRCH when the parent died meanwhile (sig was sent, and this
+// syscall.ESRCH when the parent (tree mode: the anchor) died meanwhile (sig was sent, and this
 // process survived it); the errors of the arming functions.
 //
 // Wraps rearm_parent_death_signal of libpdeathsig, see
@@ -207,9 +305,9 @@ func Rearm() error {
 }
 
 // Get returns the signal armed for the calling OS thread, 0 when none (see
-// "Threads" in the package documentation); when that is empty and process
-// mode watches the parent, its signal. An error (not expected in practice)
-// wraps a syscall.Errno.
+// "Threads" in the package documentation); when that is empty and a
+// watcher runs (process or tree mode), its signal. An error (not expected
+// in practice) wraps a syscall.Errno.
 //
 // Wraps get_parent_death_signal of libpdeathsig, which wraps
 // prctl(PR_GET_PDEATHSIG): see PR_GET_PDEATHSIG(2const).
@@ -222,8 +320,9 @@ func Get() (syscall.Signal, error) {
 }
 
 // Disarm clears the setting of the calling OS thread: no signal when the
-// parent dies. A process-mode watcher is disarmed too (its idle thread
-// remains). An error (not expected in practice) wraps a syscall.Errno.
+// parent dies. A process- or tree-mode watcher is disarmed too (its idle
+// thread remains, and fork children start none). An error (not expected in
+// practice) wraps a syscall.Errno.
 //
 // Wraps disarm_parent_death_signal of libpdeathsig, which wraps
 // prctl(PR_SET_PDEATHSIG, 0): see PR_SET_PDEATHSIG(2const).

@@ -72,20 +72,35 @@ func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
 }
 
-// runChild is a child that arms in mode: MODE SIGNUM [GRACE]. MODE is
-// prctl (Arm), process (ArmProcess) or grace (ArmProcessWithGrace with
-// GRACE, a time.ParseDuration text; SIGNUM is then ignored, once armed, so
-// that only the escalation to SIGKILL can end it: arming a signal already
-// ignored would report ENOTSUP). Rearm must fail with EINVAL before the
-// first arming and succeed after it. Prints "armed SIG" (Get) and waits to
-// be killed; exits 3 on any failure.
+// runChild is a child that arms in mode: MODE SIGNUM [ARG]. MODE is
+// prctl (Arm), process (ArmProcess), grace (ArmProcessWithGrace with ARG,
+// a time.ParseDuration text; SIGNUM is then ignored, once armed, so that
+// only the escalation to SIGKILL can end it: arming a signal already
+// ignored would report ENOTSUP), tree (ArmTree: the anchor from
+// PDEATHSIG_PPID), tree-anchor (ArmTreeExpecting with the anchor pid ARG)
+// or tree-ignored (SIGNUM ignored first; ArmTreeExpecting with the anchor
+// ARG must report ENOTSUP with SIGNUM armed all the same, then
+// ArmTreeWithGrace with a 200ms grace must succeed: only the escalation to
+// SIGKILL can end it). Rearm must fail with EINVAL before the first arming
+// and succeed after it. Prints "armed SIG" (Get) and waits to be killed;
+// exits 3 on any failure.
 func runChild(args []string) {
 	fail := func(format string, a ...interface{}) {
 		fmt.Fprintf(os.Stderr, "child: "+format+"\n", a...)
 		os.Exit(3)
 	}
 	if len(args) < 2 {
-		fail("usage: MODE SIGNUM [GRACE]")
+		fail("usage: MODE SIGNUM [ARG]")
+	}
+	arg := func() int {
+		if len(args) < 3 {
+			fail("mode %s needs a pid", args[0])
+		}
+		n, err := strconv.Atoi(args[2])
+		if err != nil {
+			fail("bad pid %q", args[2])
+		}
+		return n
 	}
 	n, err := strconv.Atoi(args[1])
 	if err != nil {
@@ -111,6 +126,25 @@ func runChild(args []string) {
 			fail("bad grace %q: %v", args[2], perr)
 		}
 		err = pdeathsig.ArmProcessWithGrace(sig, 0, grace)
+	case "tree":
+		err = pdeathsig.ArmTree(sig)
+	case "tree-anchor":
+		err = pdeathsig.ArmTreeExpecting(sig, arg())
+	case "tree-ignored":
+		anchor := arg()
+		signal.Ignore(sig)
+		err = pdeathsig.ArmTreeExpecting(sig, anchor)
+		if !errors.Is(err, syscall.ENOTSUP) {
+			fail("ArmTreeExpecting(%d, %d) with the signal ignored = %v, want ENOTSUP", sig, anchor, err)
+		}
+		if !strings.HasPrefix(err.Error(), "pdeathsig: ArmTreeExpecting: ") {
+			fail("error %q does not start with %q", err, "pdeathsig: ArmTreeExpecting: ")
+		}
+		if got, gerr := pdeathsig.Get(); gerr != nil || got != sig {
+			fail("after ENOTSUP, Get() = %v, %v; want %v armed all the same", got, gerr, sig)
+		}
+		// With a grace period the SIGKILL follows: no error.
+		err = pdeathsig.ArmTreeWithGrace(sig, anchor, 200*time.Millisecond)
 	default:
 		fail("bad mode %q", args[0])
 	}
@@ -466,7 +500,7 @@ func assertDiedBy(t *testing.T, what string, pid int, sig syscall.Signal) {
 	t.Helper()
 	ws, ok := waitReap(t, pid, deathTimeout)
 	if !ok {
-		t.Fatalf("%s (pid %d) still alive %v after its parent was killed", what, pid, deathTimeout)
+		t.Fatalf("%s (pid %d) still alive %v after the death it follows", what, pid, deathTimeout)
 	}
 	if !ws.Signaled() || ws.Signal() != sig {
 		t.Fatalf("%s ended with status %#x, want death by %v", what, uint32(ws), sig)
@@ -580,7 +614,7 @@ func TestRaceClosedByHandoff(t *testing.T) {
 }
 
 func TestInvalidArguments(t *testing.T) {
-	for _, sig := range []syscall.Signal{0, -1, 65, 1000} {
+	for _, sig := range []syscall.Signal{0, -1, 32, 33, 65, 1000} {
 		if err := pdeathsig.Arm(sig); !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("Arm(%d) = %v, want EINVAL", sig, err)
 		}
@@ -707,7 +741,7 @@ func TestProcessModeInvalidArguments(t *testing.T) {
 	if err := pdeathsig.Disarm(); err != nil {
 		t.Fatalf("Disarm: %v", err)
 	}
-	for _, sig := range []syscall.Signal{0, -1, 65, 1000} {
+	for _, sig := range []syscall.Signal{0, -1, 32, 33, 65, 1000} {
 		if err := pdeathsig.ArmProcess(sig); !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("ArmProcess(%d) = %v, want EINVAL", sig, err)
 		}
@@ -794,6 +828,15 @@ func TestErrorsWrapped(t *testing.T) {
 			func() error { return pdeathsig.ArmProcessWithGrace(syscall.SIGTERM, 0, -1) }},
 		{"ArmProcessWithGrace", "grace 2h (C side)",
 			func() error { return pdeathsig.ArmProcessWithGrace(syscall.SIGTERM, 0, 2*time.Hour) }},
+		{"ArmTree", "signal 32", func() error { return pdeathsig.ArmTree(32) }},
+		{"ArmTreeExpecting", "anchor 0 (Go side)",
+			func() error { return pdeathsig.ArmTreeExpecting(syscall.SIGTERM, 0) }},
+		{"ArmTreeExpecting", "signal 0 (C side)",
+			func() error { return pdeathsig.ArmTreeExpecting(0, ppid) }},
+		{"ArmTreeWithGrace", "anchor -1 (Go side)",
+			func() error { return pdeathsig.ArmTreeWithGrace(syscall.SIGTERM, -1, 0) }},
+		{"ArmTreeWithGrace", "grace 2h (C side)",
+			func() error { return pdeathsig.ArmTreeWithGrace(syscall.SIGTERM, 0, 2*time.Hour) }},
 	} {
 		t.Run(c.fn+"/"+c.what, func(t *testing.T) {
 			err := c.call()
@@ -843,4 +886,211 @@ func TestArmIgnoredSignalReported(t *testing.T) {
 	if sig, err := pdeathsig.Get(); err != nil || sig != syscall.SIGUSR2 {
 		t.Errorf("Get() = %v, %v; want SIGUSR2 armed despite the error", sig, err)
 	}
+}
+
+// Bad input to the tree-mode functions is EINVAL and arms nothing, as in
+// TestProcessModeInvalidArguments.
+func TestTreeModeInvalidArguments(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := pdeathsig.Disarm(); err != nil {
+		t.Fatalf("Disarm: %v", err)
+	}
+	for _, sig := range []syscall.Signal{0, -1, 32, 33, 65, 1000} {
+		if err := pdeathsig.ArmTree(sig); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ArmTree(%d) = %v, want EINVAL", sig, err)
+		}
+		if err := pdeathsig.ArmTreeExpecting(sig, os.Getppid()); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ArmTreeExpecting(%d, ppid) = %v, want EINVAL", sig, err)
+		}
+		if err := pdeathsig.ArmTreeWithGrace(sig, 0, time.Second); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ArmTreeWithGrace(%d, 0, 1s) = %v, want EINVAL", sig, err)
+		}
+	}
+	for _, anchor := range []int{0, -5, 1 << 40} {
+		err := pdeathsig.ArmTreeExpecting(syscall.SIGTERM, anchor)
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ArmTreeExpecting(SIGTERM, %d) = %v, want EINVAL", anchor, err)
+		} else if want := fmt.Sprintf("anchor pid %d", anchor); !strings.Contains(err.Error(), want) {
+			t.Errorf("ArmTreeExpecting(SIGTERM, %d): message %q does not name %q", anchor, err, want)
+		}
+	}
+	for _, c := range []struct {
+		anchor int
+		grace  time.Duration
+		want   string // in the message, when the Go side rejects it
+	}{
+		{-1, 0, "anchor pid -1"},
+		{1 << 40, 0, "anchor pid 1099511627776"},
+		{0, -time.Nanosecond, "-1ns"},
+		{0, time.Duration(math.MaxUint32+1) * time.Millisecond, "does not fit"},
+		{0, time.Hour + time.Millisecond, ""}, // above the C library's limit
+	} {
+		err := pdeathsig.ArmTreeWithGrace(syscall.SIGTERM, c.anchor, c.grace)
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ArmTreeWithGrace(SIGTERM, %d, %v) = %v, want EINVAL", c.anchor, c.grace, err)
+			continue
+		}
+		if c.want != "" && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ArmTreeWithGrace(SIGTERM, %d, %v): message %q does not name %q",
+				c.anchor, c.grace, err, c.want)
+		}
+	}
+	if sig, err := pdeathsig.Get(); err != nil || sig != 0 {
+		t.Errorf("after failed calls Get() = %v, %v; want nothing armed", sig, err)
+	}
+}
+
+// anchor is a tree's anchor for the tree-mode tests: a `sleep 600` started
+// by the test (tagged like everything else, killed and reaped at the end).
+type anchor struct {
+	cmd   *exec.Cmd
+	pid   int
+	ticks string // its start time in clock ticks (/proc/PID/stat field 22)
+}
+
+func startAnchor(t *testing.T) *anchor {
+	t.Helper()
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a := &anchor{cmd: cmd, pid: cmd.Process.Pid}
+	t.Cleanup(a.kill)
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", a.pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command's closing parenthesis: state is field 3.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(fields) < 20 {
+		t.Fatalf("short /proc/%d/stat: %q", a.pid, stat)
+	}
+	a.ticks = fields[22-3]
+	return a
+}
+
+// kill SIGKILLs the anchor and reaps it (once; later calls do nothing).
+func (a *anchor) kill() {
+	if a.cmd.ProcessState == nil {
+		a.cmd.Process.Kill()
+		a.cmd.Wait()
+	}
+}
+
+// Tree mode: a Go child armed against an anchor that is NOT its parent
+// keeps living when its own parent exits (SIGKILLed: the child becomes an
+// orphan, reparented to this subreaper) while the anchor lives, and dies of
+// SIGTERM when the anchor is SIGKILLed. The anchor comes from
+// PDEATHSIG_PPID, as a plain pid and as PID:TICKS (what the library
+// writes), or explicitly (ArmTreeExpecting; the parent's handoff names
+// itself, and must not count). The control: a prctl-mode child (Arm) with
+// the same anchor alive dies when its parent exits.
+func TestTreeModeFollowsAnchor(t *testing.T) {
+	term := strconv.Itoa(int(syscall.SIGTERM))
+	t.Run("control/Arm dies with its parent", func(t *testing.T) {
+		a := startAnchor(t)
+		r := start(t, nil, nil, os.Args[0], childFlag, "prctl", term)
+		r.expect(t, "armed ")
+		r.killParent(t)
+		assertDiedBy(t, "prctl-mode child", r.child, syscall.SIGTERM)
+		if !alive(a.pid) {
+			t.Fatal("the anchor died: the control proves nothing")
+		}
+	})
+	for _, c := range []struct {
+		name string
+		run  func(a *anchor) *run
+	}{
+		{"ArmTree/PDEATHSIG_PPID=PID", func(a *anchor) *run {
+			return start(t, []string{"PDEATHSIG_PPID=" + strconv.Itoa(a.pid)}, []string{"--no-handoff"},
+				os.Args[0], childFlag, "tree", term)
+		}},
+		{"ArmTree/PDEATHSIG_PPID=PID:TICKS", func(a *anchor) *run {
+			return start(t, []string{fmt.Sprintf("PDEATHSIG_PPID=%d:%s", a.pid, a.ticks)}, []string{"--no-handoff"},
+				os.Args[0], childFlag, "tree", term)
+		}},
+		{"ArmTreeExpecting", func(a *anchor) *run {
+			return start(t, nil, nil, os.Args[0], childFlag, "tree-anchor", term, strconv.Itoa(a.pid))
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := startAnchor(t)
+			r := c.run(a)
+			if got := r.expect(t, "armed "); got != int(syscall.SIGTERM) {
+				t.Fatalf("tree-mode child reports signal %d armed, want %d", got, syscall.SIGTERM)
+			}
+			r.killParent(t)
+			if _, gone := waitReap(t, r.child, 500*time.Millisecond); gone {
+				t.Fatal("the tree-mode child died with its parent while the anchor lives")
+			}
+			a.kill()
+			assertDiedBy(t, "tree-mode child", r.child, syscall.SIGTERM)
+		})
+	}
+}
+
+// The race in tree mode: the anchor is already dead (killed and reaped)
+// when the child arms, so the child gets the signal at once, from the
+// arming call: it dies of SIGTERM without printing "armed". Through
+// PDEATHSIG_PPID=PID:TICKS (pid reuse ruled out by the start time) and
+// through ArmTreeExpecting. TestTreeModeFollowsAnchor is the control: with
+// the anchor alive, the same children live.
+func TestTreeModeAnchorAlreadyDead(t *testing.T) {
+	term := strconv.Itoa(int(syscall.SIGTERM))
+	a := startAnchor(t)
+	a.kill()
+	for _, c := range []struct {
+		name string
+		env  []string
+		flag []string
+		mode []string
+	}{
+		{"ArmTree/PDEATHSIG_PPID=PID:TICKS", []string{fmt.Sprintf("PDEATHSIG_PPID=%d:%s", a.pid, a.ticks)},
+			[]string{"--no-handoff"}, []string{"tree", term}},
+		{"ArmTreeExpecting", nil, nil, []string{"tree-anchor", term, strconv.Itoa(a.pid)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := start(t, c.env, c.flag, append([]string{os.Args[0], childFlag}, c.mode...)...)
+			// The child is its parent's (which never waits): wait for it to
+			// end while the parent lives, then kill the parent, so that the
+			// zombie comes to this subreaper and tells how it died.
+			for deadline := time.Now().Add(deathTimeout); alive(r.child); {
+				if time.Now().After(deadline) {
+					t.Fatalf("the child of a dead anchor still alive %v after it started", deathTimeout)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if !alive(r.parent.Process.Pid) {
+				t.Fatal("the child's parent died first: the test proves nothing")
+			}
+			r.killParent(t)
+			assertDiedBy(t, "tree-mode child of a dead anchor", r.child, syscall.SIGTERM)
+			for _, line := range r.skipped {
+				if strings.HasPrefix(line, "armed ") {
+					t.Errorf("the child printed %q: it returned from arming", line)
+				}
+			}
+		})
+	}
+}
+
+// A signal ignored before arming in tree mode is armed and reported
+// (ENOTSUP), and with a grace period arms without error: the SIGKILL after
+// the grace ends the child when the anchor dies (checked in runChild's
+// tree-ignored mode; here the end: SIGKILL, not SIGTERM, and not before the
+// anchor dies).
+func TestTreeModeIgnoredSignalEscalates(t *testing.T) {
+	a := startAnchor(t)
+	r := start(t, nil, nil, os.Args[0], childFlag, "tree-ignored",
+		strconv.Itoa(int(syscall.SIGTERM)), strconv.Itoa(a.pid))
+	if got := r.expect(t, "armed "); got != int(syscall.SIGTERM) {
+		t.Fatalf("child reports signal %d armed, want %d", got, syscall.SIGTERM)
+	}
+	r.killParent(t)
+	if _, gone := waitReap(t, r.child, 300*time.Millisecond); gone {
+		t.Fatal("the tree-mode child died with its parent while the anchor lives")
+	}
+	a.kill()
+	assertDiedBy(t, "tree-mode child ignoring SIGTERM, grace 200ms", r.child, syscall.SIGKILL)
 }

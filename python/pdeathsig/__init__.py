@@ -50,6 +50,25 @@ or later) from a thread of its own, and can escalate to SIGKILL after a grace
 period::
 
     pdeathsig.arm_process(signal.SIGTERM, grace=5.0)
+
+Tree mode, :func:`arm_tree`, watches the tree's *anchor* instead of the
+parent: the process named in ``PDEATHSIG_PPID`` (the tool that started the
+tree exports its own pid there; a pid, or ``PID:TICKS`` as the library
+writes it), else the parent seen at import. The process gets the signal when
+the anchor exits, whoever its parent is: it keeps living when its parent
+exits while the anchor lives, and a child created with ``os.fork()`` without
+exec (a ``multiprocessing`` "fork" worker) gets a watcher of its own
+(pthread_atfork(3)), so the whole tree dies with the anchor::
+
+    pdeathsig.arm_tree(signal.SIGTERM, grace=5.0)   # anchor: PDEATHSIG_PPID
+
+A signal this process ignores (``SIG_IGN``, inherited or set) is armed all
+the same but would do nothing: the arming functions then raise ``OSError``
+with ``errno.ENOTSUP`` although the signal *is* armed (:func:`get` reports
+it), unless a grace period follows it, whose SIGKILL still ends the process.
+Bad input is ``EINVAL`` and arms nothing: a signal outside 1..31 and
+SIGRTMIN..SIGRTMAX (so 32 and 33 too), or an explicit pid that is not
+positive (``None`` is the default; the C library's 0 is not taken here).
 """
 
 import ctypes
@@ -68,6 +87,7 @@ __all__ = [
     "arm_expecting",
     "arm_from_env",
     "arm_process",
+    "arm_tree",
     "rearm",
     "get",
     "disarm",
@@ -157,6 +177,9 @@ for _name, _args in (
     ("arm_parent_process_death_signal", [ctypes.c_int]),
     ("arm_parent_process_death_signal_expecting", [ctypes.c_int, ctypes.c_int]),
     ("arm_parent_process_death_signal_with_grace", [ctypes.c_int, ctypes.c_int, ctypes.c_uint]),
+    ("arm_parent_tree_death_signal", [ctypes.c_int]),
+    ("arm_parent_tree_death_signal_expecting", [ctypes.c_int, ctypes.c_int]),
+    ("arm_parent_tree_death_signal_with_grace", [ctypes.c_int, ctypes.c_int, ctypes.c_uint]),
     ("rearm_parent_death_signal", []),
     ("get_parent_death_signal", []),
     ("disarm_parent_death_signal", []),
@@ -181,24 +204,48 @@ def _c_int(value: object, what: str) -> int:
     return int(value)
 
 
-_EINVAL_SIGNAL = "the signal must be 1..SIGRTMAX (%d)" % _signal.SIGRTMAX
+_EINVAL_SIGNAL = ("the signal must be 1..31 or SIGRTMIN..SIGRTMAX (%d..%d)"
+                  % (_signal.SIGRTMIN, _signal.SIGRTMAX))
+_PPID_ENV_HINT = ", and PDEATHSIG_PPID, if set, a pid or PID:TICKS (it is %r)"
+
+#: ENOTSUP (the same number as EOPNOTSUPP on Linux) from an arming that
+#: armed a signal this process ignores.
+_IGNORED_HINT = ("the signal IS armed, but this process ignores it (SIG_IGN), so it would "
+                 "do nothing: pick another signal, restore its default action, or give "
+                 "a grace period (process and tree mode)")
 
 
-def _check(rc: int, call: str, einval_hint: Optional[str] = None) -> int:
+def _check(rc: int, call: str, einval_hint: Optional[str] = None,
+           enotsup_hint: Optional[str] = None) -> int:
     """Raise OSError(errno, message) for rc == -1; the message names the
-    call, its arguments and what is accepted."""
+    call, its arguments and what is accepted. ``enotsup_hint`` says what
+    ENOTSUP (EOPNOTSUPP) means for this call."""
     if rc == -1:
         err = ctypes.get_errno()
         hint = {
             _errno.EINVAL: einval_hint,
-            _errno.ESRCH: "the parent had already died; this process survived the signal",
-            _errno.ENOSYS: "process mode needs pidfd_open, Linux 5.3 or later; nothing armed",
-            _errno.EOPNOTSUPP: "the parent is outside this PID namespace",
-            _errno.EBUSY: "this process already watches a different parent",
+            _errno.ESRCH: "the parent (tree mode: the anchor) had already died; "
+                          "this process survived the signal",
+            _errno.ENOSYS: "process and tree mode need pidfd_open, Linux 5.3 or later; "
+                           "nothing armed",
+            _errno.EOPNOTSUPP: enotsup_hint,
+            _errno.EBUSY: "this process already watches a different process",
         }.get(err)
         message = os.strerror(err) + " (" + call + (": " + hint if hint else "") + ")"
         raise OSError(err, message)
     return rc
+
+
+def _positive_pid(pid: object, what: str) -> int:
+    """An explicit pid: a positive int that fits a C int; OSError(EINVAL)
+    naming it otherwise (the C library would take 0 as "the default")."""
+    pid = _c_int(pid, what)
+    if pid <= 0:
+        raise OSError(
+            _errno.EINVAL,
+            "%s (%s %d: want a positive pid, or None for PDEATHSIG_PPID)"
+            % (os.strerror(_errno.EINVAL), what, pid))
+    return pid
 
 
 def _signame(sig: int) -> str:
@@ -217,9 +264,11 @@ def arm(sig: int = _signal.SIGTERM) -> None:
     once, as the kernel would have.
 
     Raises ``OSError`` with the errno: ``EINVAL`` for a signal outside
-    1..SIGRTMAX or a bad ``PDEATHSIG_PPID`` (nothing armed); ``ESRCH``
-    (``ProcessLookupError``) when the parent had already died and this
-    process survived ``sig`` (caught or ignored).
+    1..31 and SIGRTMIN..SIGRTMAX (32 and 33 are refused) or a bad
+    ``PDEATHSIG_PPID`` (nothing armed); ``ESRCH`` (``ProcessLookupError``)
+    when the parent had already died and this process survived ``sig``
+    (caught or ignored); ``ENOTSUP`` when this process ignores ``sig``
+    (``SIG_IGN``): ``sig`` *is* armed, but would do nothing.
 
     Wraps arm_parent_death_signal() of libpdeathsig, itself
     prctl(PR_SET_PDEATHSIG): see PR_SET_PDEATHSIG(2const).
@@ -227,30 +276,34 @@ def arm(sig: int = _signal.SIGTERM) -> None:
     sig = _c_int(sig, "signal")
     _check(_lib.arm_parent_death_signal(sig),
            "arm_parent_death_signal(%s)" % _signame(sig),
-           _EINVAL_SIGNAL + ", and PDEATHSIG_PPID, if set, a positive pid (it is %r)"
-           % os.environ.get("PDEATHSIG_PPID"))
+           _EINVAL_SIGNAL + _PPID_ENV_HINT % os.environ.get("PDEATHSIG_PPID"),
+           _IGNORED_HINT)
 
 
 def arm_expecting(sig: int, ppid: int) -> None:
     """:func:`arm` with the expected parent pid given explicitly instead of
-    read from ``PDEATHSIG_PPID``; a ppid that is not positive is ``EINVAL``.
+    read from ``PDEATHSIG_PPID``; a ppid that is not positive is ``EINVAL``
+    (use :func:`arm` for the default). Other errors as for :func:`arm`.
 
     Wraps arm_parent_death_signal_expecting(), see PR_SET_PDEATHSIG(2const).
     """
     sig = _c_int(sig, "signal")
-    ppid = _c_int(ppid, "parent pid")
+    ppid = _positive_pid(ppid, "parent pid")
     _check(_lib.arm_parent_death_signal_expecting(sig, ppid),
            "arm_parent_death_signal_expecting(%s, %d)" % (_signame(sig), ppid),
-           _EINVAL_SIGNAL + " and the parent pid positive")
+           _EINVAL_SIGNAL, _IGNORED_HINT)
 
 
 def arm_from_env() -> bool:
     """Arm as the environment asks: ``PDEATHSIG`` names the signal (TERM,
-    SIGTERM, 15, RTMIN+3), ``PDEATHSIG_PPID`` the expected parent,
-    ``PDEATHSIG_MODE`` the mode (prctl, the default, or process) and
-    ``PDEATHSIG_GRACE`` the grace before SIGKILL (500ms, 5s or 5; process
-    mode only). Returns True when armed, False when ``PDEATHSIG`` is unset
-    or empty.
+    SIGTERM, 15, RTMIN+3), ``PDEATHSIG_PPID`` the expected parent (tree
+    mode: the anchor; a pid or ``PID:TICKS``), ``PDEATHSIG_MODE`` the mode
+    (prctl, the default, process or tree) and ``PDEATHSIG_GRACE`` the grace
+    before SIGKILL (500ms, 5s or 5; process and tree mode only). Returns
+    True when armed, False when ``PDEATHSIG`` is unset or empty. Raises
+    ``OSError``: ``EINVAL`` for a bad value (nothing armed), else the errors
+    of the mode's function (:func:`arm`, :func:`arm_process`,
+    :func:`arm_tree`).
 
     Note: the environment is read from the C library (``getenv``), which
     reflects ``os.environ`` changes made with ``os.putenv``/``os.environ``.
@@ -259,9 +312,14 @@ def arm_from_env() -> bool:
     """
     return _check(_lib.arm_parent_death_signal_from_env(),
                   "arm_parent_death_signal_from_env()",
-                  "PDEATHSIG must name a signal (TERM, SIGTERM, 15, RTMIN+3; it is %r) "
-                  "and PDEATHSIG_PPID, if set, be a positive pid (it is %r)"
-                  % (os.environ.get("PDEATHSIG"), os.environ.get("PDEATHSIG_PPID"))) == 1
+                  "PDEATHSIG must name a signal (TERM, SIGTERM, 15, RTMIN+3; it is %r), "
+                  "PDEATHSIG_PPID, if set, be a pid or PID:TICKS (it is %r), "
+                  "PDEATHSIG_MODE prctl, process or tree (it is %r) and "
+                  "PDEATHSIG_GRACE, only in process or tree mode, 1ms to 1h (it is %r)"
+                  % tuple(os.environ.get(name) for name in (
+                      "PDEATHSIG", "PDEATHSIG_PPID", "PDEATHSIG_MODE", "PDEATHSIG_GRACE")),
+                  "the signal IS armed, but this process ignores it (SIG_IGN), or the "
+                  "parent is outside this PID namespace (process mode)") == 1
 
 
 def _grace_ms(grace: object) -> int:
@@ -302,21 +360,25 @@ def arm_process(
     survives ``setuid``.
 
     ``ppid`` is the expected parent pid (positive), or None for
-    ``PDEATHSIG_PPID`` from the environment, else the parent seen when the
-    library was loaded. ``grace`` (seconds as an int or float, or a
-    ``datetime.timedelta``; None or 0 for none) escalates: if this process
-    is still alive ``grace`` after ``sig``, it gets SIGKILL. Below a
-    millisecond it is rounded up to one; at most one hour.
+    ``PDEATHSIG_PPID`` from the environment (a pid or ``PID:TICKS``), else
+    the parent seen when the library was loaded. ``grace`` (seconds as an
+    int or float, or a ``datetime.timedelta``; None or 0 for none)
+    escalates: if this process is still alive ``grace`` after ``sig``, it
+    gets SIGKILL. Below a millisecond it is rounded up to one; at most one
+    hour.
 
     Raises ``TypeError`` or ``ValueError`` for a grace of the wrong type,
     negative, not finite or too large for a C unsigned int in milliseconds;
     ``OSError`` with the errno: ``EINVAL`` for a bad signal, ppid,
     ``PDEATHSIG_PPID`` or a grace above one hour (nothing armed); ``ESRCH``
     when the parent had already died and this process survived ``sig``;
+    ``ENOTSUP`` when this process ignores ``sig`` and no grace follows
+    (``sig`` *is* armed; the message says so);
     ``ENOSYS`` without pidfd_open (before Linux 5.3, nothing armed);
-    ``EOPNOTSUPP`` when the parent is outside this PID namespace; ``EBUSY``
-    when this process already watches a different parent; ``EAGAIN``,
-    ``ENOMEM``, ``EMFILE`` when the thread or the pidfd cannot be created.
+    ``EOPNOTSUPP`` (the same number as ``ENOTSUP``) when the parent is
+    outside this PID namespace (nothing armed); ``EBUSY`` when this process
+    already watches a different parent; ``EAGAIN``, ``ENOMEM``, ``EMFILE``
+    when the thread or the pidfd cannot be created.
 
     Wraps arm_parent_process_death_signal(),
     arm_parent_process_death_signal_expecting() and
@@ -324,33 +386,92 @@ def arm_process(
     pidfd_open(2), poll(2), pthread_create(3), and PR_SET_PDEATHSIG(2const)
     for the thread-exit behaviour it avoids.
     """
+    _arm_watcher("process", sig, ppid, grace)
+
+
+def arm_tree(
+    sig: int = _signal.SIGTERM,
+    anchor: Optional[int] = None,
+    grace: Union[None, int, float, _datetime.timedelta] = None,
+) -> None:
+    """Tree mode: ask for ``sig`` when the tree's *anchor* exits, whoever
+    this process's parent is. The anchor is ``anchor`` (a positive pid) or,
+    when None, the process named in ``PDEATHSIG_PPID`` (the tool that
+    started the tree exports its own pid there; a pid, or ``PID:TICKS`` as
+    the library writes it), else the parent seen when the library was loaded
+    (at import). As in :func:`arm_process`, one thread of the C library
+    watches a pidfd of the anchor and then sends ``sig`` to this process.
+
+    Unlike process mode, the parent does not matter: this process keeps
+    living when its parent exits while the anchor lives (detached,
+    daemonized, behind an intermediate that exits), and dies with the
+    anchor. A child this process creates with ``os.fork()`` without exec (a
+    ``multiprocessing`` worker of the "fork" start method) gets a watcher
+    of its own (pthread_atfork(3)); exec'd children under
+    ``LD_PRELOAD=libpdeathsig.so PDEATHSIG_MODE=tree`` arm the same way, so
+    the whole tree gets ``sig`` at once. The race is closed: if the anchor
+    is already gone (or its pid was reused: with ``PID:TICKS`` its start
+    time is checked), ``sig`` is sent at once. A process that is itself the
+    anchor has nothing to follow: nothing is started.
+
+    ``grace`` as for :func:`arm_process` (seconds or a
+    ``datetime.timedelta``; None or 0 for none; at most one hour): SIGKILL
+    if this process is still alive ``grace`` after ``sig``.
+
+    Raises ``TypeError`` or ``ValueError`` for a bad grace; ``OSError`` with
+    the errno: ``EINVAL`` for a bad signal, anchor, ``PDEATHSIG_PPID`` or a
+    grace above one hour (nothing armed); ``ESRCH`` when the anchor had
+    already died and this process survived ``sig``; ``ENOTSUP`` when this
+    process ignores ``sig`` and no grace follows (``sig`` *is* armed);
+    ``ENOSYS`` without pidfd_open (before Linux 5.3, nothing armed);
+    ``EBUSY`` when this process already watches another process;
+    ``EAGAIN``, ``ENOMEM``, ``EMFILE`` when the thread or the pidfd cannot
+    be created. A parent outside this PID namespace is no error: only the
+    anchor matters.
+
+    Wraps arm_parent_tree_death_signal(),
+    arm_parent_tree_death_signal_expecting() and
+    arm_parent_tree_death_signal_with_grace() of libpdeathsig: see
+    pidfd_open(2) and pthread_atfork(3).
+    """
+    _arm_watcher("tree", sig, anchor, grace)
+
+
+def _arm_watcher(mode: str, sig: object, pid: object, grace: object) -> None:
+    """arm_process (mode "process", pid the parent) or arm_tree (mode
+    "tree", pid the anchor): checks the arguments, picks the C function."""
     sig = _c_int(sig, "signal")
+    what = "parent pid" if mode == "process" else "anchor pid"
     einval = _EINVAL_SIGNAL
-    if ppid is not None:
-        ppid = _c_int(ppid, "parent pid")
-        if ppid <= 0:
-            raise OSError(
-                _errno.EINVAL,
-                "%s (parent pid %d: want a positive pid, or None for PDEATHSIG_PPID)"
-                % (os.strerror(_errno.EINVAL), ppid))
-        einval += " and the parent pid positive"
+    if pid is not None:
+        pid = _positive_pid(pid, what)
+        einval += " and the %s positive" % what
     else:
-        einval += (", and PDEATHSIG_PPID, if set, a positive pid (it is %r)"
-                   % os.environ.get("PDEATHSIG_PPID"))
+        einval += _PPID_ENV_HINT % os.environ.get("PDEATHSIG_PPID")
     ms = 0 if grace is None else _grace_ms(grace)
+    if ms > _GRACE_MAX_MS:
+        einval = "the grace must be at most 3600 seconds (it is %r); " % (grace,) + einval
+    base = "arm_parent_%s_death_signal" % mode
     if ms:
-        if ms > _GRACE_MAX_MS:
-            einval = "the grace must be at most 3600 seconds (it is %r); " % (grace,) + einval
-        _check(_lib.arm_parent_process_death_signal_with_grace(sig, ppid or 0, ms),
-               "arm_parent_process_death_signal_with_grace(%s, %d, %d)"
-               % (_signame(sig), ppid or 0, ms), einval)
-    elif ppid is not None:
-        _check(_lib.arm_parent_process_death_signal_expecting(sig, ppid),
-               "arm_parent_process_death_signal_expecting(%s, %d)" % (_signame(sig), ppid),
-               einval)
+        call = "%s_with_grace(%s, %d, %d)" % (base, _signame(sig), pid or 0, ms)
+        rc = getattr(_lib, base + "_with_grace")(sig, pid or 0, ms)
+    elif pid is not None:
+        call = "%s_expecting(%s, %d)" % (base, _signame(sig), pid)
+        rc = getattr(_lib, base + "_expecting")(sig, pid)
     else:
-        _check(_lib.arm_parent_process_death_signal(sig),
-               "arm_parent_process_death_signal(%s)" % _signame(sig), einval)
+        call = "%s(%s)" % (base, _signame(sig))
+        rc = getattr(_lib, base)(sig)
+    enotsup = _IGNORED_HINT
+    if rc == -1 and mode == "process" and ctypes.get_errno() == _errno.EOPNOTSUPP:
+        # The same number for two cases: the signal ignored (armed: get()
+        # reports it) or the parent outside this PID namespace (nothing
+        # armed). The call to get_parent_death_signal() may change ctypes'
+        # saved errno: it is restored for _check.
+        armed = _lib.get_parent_death_signal()
+        if armed != sig:
+            enotsup = "the parent is outside this PID namespace; nothing armed"
+        ctypes.set_errno(_errno.EOPNOTSUPP)
+    _check(rc, call, einval, enotsup)
 
 
 def rearm() -> None:
@@ -361,21 +482,25 @@ def rearm() -> None:
     arms the calling thread.
 
     Raises ``OSError``: ``EINVAL`` when nothing was armed in this process
-    before; ``ESRCH`` when the parent died meanwhile (the signal was sent and
-    this process survived it); the errors of :func:`arm` and
-    :func:`arm_process`.
+    before; ``ESRCH`` when the parent (tree mode: the anchor) died meanwhile
+    (the signal was sent and this process survived it); the errors of
+    :func:`arm`, :func:`arm_process` and :func:`arm_tree` (``ENOTSUP``
+    again when the signal is ignored and no grace follows: re-armed all the
+    same).
 
     Wraps rearm_parent_death_signal() of libpdeathsig, see
     PR_SET_PDEATHSIG(2const) and pidfd_open(2).
     """
     _check(_lib.rearm_parent_death_signal(), "rearm_parent_death_signal()",
-           "nothing was armed in this process before")
+           "nothing was armed in this process before",
+           "the signal IS armed, but this process ignores it (SIG_IGN), or the "
+           "parent is outside this PID namespace (process mode)")
 
 
 def get() -> Union[None, _signal.Signals, int]:
     """The signal armed for the calling thread (a ``signal.Signals`` when
-    Python knows it, else an int) or, when that is empty and process mode
-    watches the parent, its signal; None when nothing is armed.
+    Python knows it, else an int) or, when that is empty and a watcher runs
+    (process or tree mode), its signal; None when nothing is armed.
 
     Wraps get_parent_death_signal(), itself prctl(PR_GET_PDEATHSIG): see
     PR_GET_PDEATHSIG(2const).
@@ -390,8 +515,9 @@ def get() -> Union[None, _signal.Signals, int]:
 
 
 def disarm() -> None:
-    """Clear the setting: no signal when the parent dies. A process-mode
-    watcher is disarmed too (its idle thread remains).
+    """Clear the setting: no signal when the parent dies. A process- or
+    tree-mode watcher is disarmed too (its idle thread remains, and fork
+    children start none).
 
     Wraps disarm_parent_death_signal(), itself prctl(PR_SET_PDEATHSIG, 0):
     see PR_SET_PDEATHSIG(2const).
