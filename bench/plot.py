@@ -54,18 +54,22 @@ def main():
     by = defaultdict(lambda: defaultdict(list))
     for row in teardown:
         by[row["mode"]][int(row["depth"])].append(float(row["microseconds"]) / 1000.0)
+    n_modes = len(by)
     for k, (mode, depths) in enumerate(by.items()):
         xs = sorted(depths)
         med = [sorted(depths[d])[len(depths[d]) // 2] for d in xs]
         (line,) = right.plot(xs, med, marker="o", label=f"{mode} (median; dots: each run)")
         for d in xs:
-            jitter = 1.0 + (k - 0.5) * 0.06
+            jitter = 1.0 + (k - (n_modes - 1) / 2) * 0.06
             right.scatter([d * jitter] * len(depths[d]), depths[d], s=6, alpha=0.35, color=line.get_color())
     right.set_xscale("log", base=2)
+    # Log time too: the slope shows how teardown grows with depth, and the
+    # rare slow runs of a loaded machine do not flatten the medians.
+    right.set_yscale("log")
     right.set_xticks([1, 4, 16, 64])
     right.set_xticklabels(["1", "4", "16", "64"])
     right.set_xlabel("tree depth (processes in the chain)")
-    right.set_ylabel("SIGKILL of the root's parent to the last process gone (ms)")
+    right.set_ylabel("SIGKILL of the root's parent to the last process gone (ms, log)")
     right.set_title("Teardown of a tree started under LD_PRELOAD")
     right.grid(True, alpha=0.3)
     right.legend(fontsize=8, loc="upper left")
