@@ -174,3 +174,37 @@ fn rust_api_race_closed_by_handoff_and_leaks_without() {
         "the control without PDEATHSIG_PPID never leaked: the race was not exercised"
     );
 }
+
+/// Tree mode, the same race: the anchor is the parent named by the handoff;
+/// a child whose anchor is already gone when it arms signals itself, one
+/// whose anchor dies later is signalled by its watcher. Control: without
+/// the handoff the anchor is the parent seen at load time, which is already
+/// the reaper when the parent died first.
+#[test]
+fn tree_mode_race_closed_by_handoff_and_leaks_without() {
+    let mut tree = Tree::new();
+    preload_lib();
+    let tree_sleep = |tree: &Tree, handoff: bool| {
+        let mut cmd = preloaded_sleep(tree, handoff, "TERM");
+        cmd.env("PDEATHSIG_MODE", "tree");
+        cmd
+    };
+    let (orphans, done) = guarded(&mut tree, GUARDED_TRIALS, |tree, _| {
+        (tree_sleep(tree, true), libc::SIGTERM)
+    });
+    eprintln!(
+        "tree mode race, handoff: {orphans}/{done} orphans ({:.1}%)",
+        percent(orphans, done)
+    );
+    assert_eq!((orphans, done), (0, GUARDED_TRIALS));
+
+    let leaked = control(&mut tree, CONTROL_TRIALS, |tree| tree_sleep(tree, false));
+    eprintln!(
+        "tree mode race, no handoff (control): {leaked}/{CONTROL_TRIALS} orphans ({:.1}%)",
+        percent(leaked, CONTROL_TRIALS)
+    );
+    assert!(
+        leaked > 0,
+        "the control without PDEATHSIG_PPID never leaked: the race was not exercised"
+    );
+}
