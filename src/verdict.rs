@@ -23,7 +23,9 @@
 //!    `X`): `P` inherited the stamp, so it is not a reaper that adopted us
 //!    (a reaper is an ancestor of `X`, older than `X`'s stamp). It is a
 //!    middle that forked without exec and was perhaps reparented (a daemon,
-//!    `setsid -f`, tmux's server): alive, no signal.
+//!    `setsid -f`, tmux's server): alive, no signal. In the same tick with
+//!    a lower pid nothing is known (pids of two namespaces do not compare):
+//!    unverified, no signal.
 //! 6. Otherwise `P` predates the stamp: we were adopted, unless `X` itself
 //!    lives (then the stamp came from elsewhere, say an environment copied
 //!    into a service manager, and nothing is known). `X` dead (no such
@@ -107,6 +109,10 @@ pub enum UnverifiedReason {
     /// older than its stamp: the stamp reached us some other way (an
     /// environment copied into a service manager).
     StamperElsewhere,
+    /// Our parent started in the same clock tick as the stamp was written
+    /// and has a lower pid than the stamp's: a reaper, or a process of
+    /// another PID namespace, whose pids do not compare.
+    SameTick,
 }
 
 impl UnverifiedReason {
@@ -118,6 +124,7 @@ impl UnverifiedReason {
             UnverifiedReason::StamperElsewhere => {
                 "the stamped process lives but is not an ancestor"
             }
+            UnverifiedReason::SameTick => "our parent started in the same clock tick as the stamp",
         }
     }
 }
@@ -171,10 +178,15 @@ pub(crate) fn judge(stamp: &Stamp, parent: pid_t) -> Verdict {
         let Ok(ours) = sys::proc_stat(Some(parent)) else {
             return unverified(UnverifiedReason::ProcUnreadable);
         };
-        let younger = ours.start > stamped_at || (ours.start == stamped_at && parent > expected);
-        if younger {
+        if ours.start > stamped_at || (ours.start == stamped_at && parent > expected) {
             let stamped = expected;
             return Verdict::alive(Armed::Inherited { parent, stamped }, parent);
+        }
+        if ours.start == stamped_at {
+            // Same tick, lower pid: a reaper, or pids of two namespaces (a
+            // stamp from outside reaching a namespace's init) that pid
+            // order cannot compare. Never convict on that.
+            return unverified(UnverifiedReason::SameTick);
         }
     }
     match liveness(expected, stamp.ticks, true) {

@@ -95,6 +95,19 @@ static TREE: AtomicBool = AtomicBool::new(false);
 static ASYNC: AtomicBool = AtomicBool::new(false);
 /// pthread_atfork(3) registered in this process image.
 static ATFORK: AtomicBool = AtomicBool::new(false);
+/// Tree mode is armed in this process (as a member of the tree, or as its
+/// anchor): the children it forks without exec start a watcher of their
+/// own. Inherited by fork(2), gone with execve(2).
+static FORK_WATCH: AtomicBool = AtomicBool::new(false);
+
+/// Tree mode: from now on, every fork(2) child of this process (and of
+/// those children) starts a watcher on the anchor.
+fn watch_fork_children() {
+    FORK_WATCH.store(true, Ordering::Release);
+    if !ATFORK.swap(true, Ordering::AcqRel) {
+        sys::atfork_child(after_fork_in_child);
+    }
+}
 
 const PENDING: c_int = 0;
 const WATCHING: c_int = 1;
@@ -160,9 +173,11 @@ pub(crate) fn watched() -> Option<pid_t> {
 }
 
 /// Disarms the watcher (it stays blocked on the pidfd, and does nothing
-/// when the parent dies). Returns whether one was running.
+/// when the parent dies) and stops fork children from starting their own.
+/// Returns whether one was running.
 pub(crate) fn disarm() -> bool {
     let _locked = lock();
+    FORK_WATCH.store(false, Ordering::Release);
     if running() {
         SIGNAL.store(0, Ordering::Release);
         true
@@ -191,7 +206,21 @@ pub(crate) fn watch(
     let grace_ms = grace_millis(grace);
     let tree = mode == Mode::Tree;
     if tree && stamp.pid == sys::getpid() {
-        // This process is the tree's anchor: nothing above it to follow.
+        // This process is the tree's anchor: nothing above it to follow,
+        // but the children it forks without exec must follow it.
+        let _locked = lock();
+        if !running() {
+            STAMP_PID.store(stamp.pid, Ordering::Relaxed);
+            STAMP_TICKS.store(
+                sys::boot_ticks().or(stamp.ticks).unwrap_or(NO_TICKS),
+                Ordering::Relaxed,
+            );
+            STAMP_WATCHED.store(0, Ordering::Relaxed);
+            TREE.store(true, Ordering::Relaxed);
+        }
+        SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
+        GRACE_MS.store(grace_ms, Ordering::Relaxed);
+        watch_fork_children();
         return Ok(Armed::Tree { anchor: stamp.pid });
     }
     if !tree && sys::getppid() == 0 {
@@ -203,8 +232,8 @@ pub(crate) fn watch(
     }
     TREE.store(tree, Ordering::Relaxed);
     ASYNC.store(false, Ordering::Relaxed);
-    if tree && !ATFORK.swap(true, Ordering::Relaxed) {
-        sys::atfork_child(after_fork_in_child);
+    if tree {
+        watch_fork_children();
     }
     STAMP_PID.store(stamp.pid, Ordering::Relaxed);
     STAMP_TICKS.store(stamp.ticks.unwrap_or(NO_TICKS), Ordering::Relaxed);
@@ -251,10 +280,11 @@ pub(crate) fn watch(
 /// waiting (a fork should not block), which signals the child itself if
 /// the anchor is already gone.
 extern "C" fn after_fork_in_child() {
-    let parent_watched = OWNER.load(Ordering::Acquire);
+    // FORK_WATCH is set before any thread starts, so a child that forks
+    // again at once (a daemon's double fork) passes it on, whether or not
+    // its own watcher has judged yet.
     if !TREE.load(Ordering::Acquire)
-        || parent_watched == 0
-        || parent_watched == sys::getpid()
+        || !FORK_WATCH.load(Ordering::Acquire)
         || SIGNAL.load(Ordering::Acquire) == 0
     {
         return;
@@ -322,6 +352,7 @@ fn store_armed(armed: Armed) {
                 UnverifiedReason::ProcNotOurs => 0,
                 UnverifiedReason::ProcUnreadable => 1,
                 UnverifiedReason::StamperElsewhere => 2,
+                UnverifiedReason::SameTick => 3,
             };
             (KIND_UNVERIFIED, parent, expected, reason)
         }
@@ -355,7 +386,8 @@ fn load_armed() -> Armed {
             reason: match ARMED_REASON.load(Ordering::Relaxed) {
                 0 => UnverifiedReason::ProcNotOurs,
                 1 => UnverifiedReason::ProcUnreadable,
-                _ => UnverifiedReason::StamperElsewhere,
+                2 => UnverifiedReason::StamperElsewhere,
+                _ => UnverifiedReason::SameTick,
             },
         },
         _ => Armed::Parent(parent),

@@ -85,7 +85,11 @@ fn constructor_stamps_in_place_without_allocating() {
         stamp.len(),
         "stamp {seen:?} not written in place"
     );
-    assert_eq!(stamp_pid(seen.as_bytes()), Some(pid as Pid), "stamp {seen:?}");
+    assert_eq!(
+        stamp_pid(seen.as_bytes()),
+        Some(pid as Pid),
+        "stamp {seen:?}"
+    );
 
     // A plain pid (PDEATHSIG_PPID=$$) is shorter than PID:TICKS: the stamp
     // cannot be written in place, and setenv(3) allocates. Checked, so that
@@ -103,7 +107,11 @@ fn constructor_stamps_in_place_without_allocating() {
     // the counter must see that allocation (else it proves nothing).
     let unset = [("PDEATHSIG", "TERM".to_string())];
     let (n, pid, seen) = allocs(&tree, &both, &unset);
-    assert_eq!(stamp_pid(seen.as_bytes()), Some(pid as Pid), "stamp added by setenv");
+    assert_eq!(
+        stamp_pid(seen.as_bytes()),
+        Some(pid as Pid),
+        "stamp added by setenv"
+    );
     assert!(
         n > baseline,
         "control: setenv's allocation was not observed ({n} vs {baseline})"

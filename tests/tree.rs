@@ -6,7 +6,7 @@
 #![allow(clippy::zombie_processes)]
 mod support;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 /// Long enough for a child that would kill itself at start-up to have done

@@ -708,11 +708,6 @@ struct Expect {
     /// The controls whose SIGKILL of the top leaves survivors (workers
     /// that nothing arms and that do not notice by themselves): the gap.
     survive_top_kill: &'static [Guard],
-    /// The tool's top forks its workers without exec: with the top as the
-    /// anchor they get no watcher (the library gap reported by
-    /// `top_as_anchor_fork_children_follow_it`), so tree mode is not
-    /// asserted there, only printed.
-    top_forks_workers: bool,
 }
 
 /// The checks every tool gets (the FIG lines have the figures).
@@ -728,28 +723,17 @@ fn check(tool: &Tool, runs: &[Run], expect: Expect) {
         "{}: tree mode: ports held after the anchor's SIGKILL",
         tool.name
     );
-    if expect.top_forks_workers {
-        let left = survivors(runs, Guard::Tree, Top::IsAnchor);
-        if left > 0 {
-            println!(
-                "GAP {}: tree mode, top is the anchor: {left} fork-only workers of the top \
-                 survive its SIGKILL (no watcher in them)",
-                tool.name
-            );
-        }
-    } else {
-        assert_eq!(
-            survivors(runs, Guard::Tree, Top::IsAnchor),
-            0,
-            "{}: tree mode left survivors 2 s after SIGKILL of the top (the anchor)",
-            tool.name
-        );
-        assert!(
-            ports_free(runs, Guard::Tree, Top::IsAnchor),
-            "{}: tree mode: ports held after SIGKILL of the top",
-            tool.name
-        );
-    }
+    assert_eq!(
+        survivors(runs, Guard::Tree, Top::IsAnchor),
+        0,
+        "{}: tree mode left survivors 2 s after SIGKILL of the top (the anchor)",
+        tool.name
+    );
+    assert!(
+        ports_free(runs, Guard::Tree, Top::IsAnchor),
+        "{}: tree mode: ports held after SIGKILL of the top",
+        tool.name
+    );
     {
         for &guard in expect.survive_top_kill {
             assert!(
@@ -782,7 +766,6 @@ fn fork_only_children_of_a_c_program() {
         &runs,
         Expect {
             survive_top_kill: &[Guard::Prctl, Guard::Process, Guard::Unguarded],
-            top_forks_workers: true,
         },
     );
     let tree = runs
@@ -796,12 +779,10 @@ fn fork_only_children_of_a_c_program() {
 }
 
 /// The tool's top is the anchor (`PDEATHSIG_PPID=$$; exec tool`) and its
-/// children are forked without exec: they should follow the top as every
-/// other process of the tree does. They do not (libpdeathsig returns early
-/// in the anchor itself: no watcher, so no pthread_atfork handler either,
-/// and its fork children run unwatched).
+/// children are forked without exec: they follow the top as every other
+/// process of the tree does (the anchor watches nothing itself, but its
+/// pthread_atfork handler gives each fork child a watcher on it).
 #[test]
-#[ignore = "library gap: fork-only children of the anchor itself get no watcher"]
 fn top_as_anchor_fork_children_follow_it() {
     let tool = forker_tool();
     let runs = kill_and_count(&tool, &[(Guard::Tree, Top::IsAnchor)]);
@@ -859,7 +840,6 @@ fn honcho_procfile_of_two_servers() {
         &runs,
         Expect {
             survive_top_kill: &[Guard::Prctl, Guard::Unguarded],
-            top_forks_workers: false,
         },
     );
 }
@@ -904,7 +884,6 @@ fn gunicorn_with_two_sync_workers() {
         &runs,
         Expect {
             survive_top_kill: &[Guard::Prctl, Guard::Process, Guard::Unguarded],
-            top_forks_workers: true,
         },
     );
 }
@@ -959,7 +938,6 @@ fn multiprocessing_pool_fork() {
         &runs,
         Expect {
             survive_top_kill: &[Guard::Prctl, Guard::Process, Guard::Unguarded],
-            top_forks_workers: true,
         },
     );
 }
@@ -976,7 +954,6 @@ fn multiprocessing_pool_spawn() {
         &runs,
         Expect {
             survive_top_kill: &[Guard::Unguarded],
-            top_forks_workers: false,
         },
     );
 }
@@ -993,7 +970,6 @@ fn multiprocessing_pool_forkserver() {
         &runs,
         Expect {
             survive_top_kill: &[Guard::Prctl, Guard::Process, Guard::Unguarded],
-            top_forks_workers: false,
         },
     );
 }
@@ -1246,7 +1222,6 @@ fn detached_double_fork_daemon() {
 /// anchor. The prctl control never arms such a daemon (no exec, fork
 /// clears PR_SET_PDEATHSIG): it outlives the anchor every time.
 #[test]
-#[ignore = "library race: a fork-only daemon (fork, setsid, fork) is sometimes left without a watcher"]
 fn detached_double_fork_daemon_without_exec() {
     const TRIALS: usize = 20;
     let bin = c_helper("tree_daemon.c", "tree_daemon", &[]);

@@ -194,7 +194,7 @@ fn reused_pidfd_number_does_not_fire_the_watcher() {
     {
         skip(
             "watcher_safety::reused_pidfd_number_does_not_fire_the_watcher",
-            &reason,
+            reason,
         );
         return;
     }
@@ -300,7 +300,7 @@ fn reused_descriptor_controls() {
     {
         skip(
             "watcher_safety::reused_descriptor_controls (no library)",
-            &reason,
+            reason,
         );
         return;
     }
