@@ -1067,20 +1067,38 @@ struct Detached<'a> {
     prctl_kills_at_launch: bool,
 }
 
-fn detached_case(case: &Detached) {
+/// A detached case launched under `guard` against a fresh anchor, and what
+/// is left alive once the launcher is done and things settled.
+struct Launched {
+    tree: Tree,
+    anchor: Pid,
+    left: Vec<Pid>,
+    alive_now: usize,
+}
+
+fn launch_case(case: &Detached, guard: Guard, timeout: Duration) -> Launched {
     let mut tree = Tree::new();
     let anchor = start_anchor(&mut tree);
     let left = launch_detached(
-        &mut tree,
-        Guard::Tree,
-        anchor,
-        &case.argv,
-        case.input,
-        case.want,
-        DEATH_TIMEOUT,
+        &mut tree, guard, anchor, &case.argv, case.input, case.want, timeout,
     );
     std::thread::sleep(SETTLE);
     let alive_now = left.iter().filter(|&&p| alive(p)).count();
+    Launched {
+        tree,
+        anchor,
+        left,
+        alive_now,
+    }
+}
+
+fn detached_case(case: &Detached) {
+    let Launched {
+        tree,
+        anchor,
+        left,
+        alive_now,
+    } = launch_case(case, Guard::Tree, DEATH_TIMEOUT);
     let watched = left.iter().filter(|&&p| has_watcher(p)).count();
     let comms: Vec<String> = left.iter().map(|&p| comm(p)).collect();
     assert_eq!(
@@ -1121,19 +1139,12 @@ fn detached_case(case: &Detached) {
     drop(tree);
 
     // Control: prctl mode, armed against the parent as usual.
-    let mut tree = Tree::new();
-    let anchor = start_anchor(&mut tree);
-    let left = launch_detached(
-        &mut tree,
-        Guard::Prctl,
+    let Launched {
+        tree,
         anchor,
-        &case.argv,
-        case.input,
-        case.want,
-        SETTLE,
-    );
-    std::thread::sleep(SETTLE);
-    let alive_now = left.iter().filter(|&&p| alive(p)).count();
+        alive_now,
+        ..
+    } = launch_case(case, Guard::Prctl, SETTLE);
     let answered = (case.while_alive)();
     assert_eq!(kill_reap(anchor), Some(Status::Signaled(libc::SIGKILL)));
     std::thread::sleep(if alive_now > 0 {
