@@ -111,3 +111,9 @@ fn race_10000_trials_prctl_mode() {
 fn race_10000_trials_process_mode() {
     torture("process");
 }
+
+#[test]
+#[ignore = "10,000 trials: minutes; run with --ignored"]
+fn race_10000_trials_tree_mode() {
+    torture("tree");
+}
