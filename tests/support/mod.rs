@@ -47,7 +47,7 @@ fn target_dir() -> PathBuf {
 
 /// Makes this test process a child subreaper (PR_SET_CHILD_SUBREAPER):
 /// orphans of everything it starts are reparented to it.
-pub fn become_subreaper() {
+fn become_subreaper() {
     // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     assert_eq!(
@@ -423,21 +423,6 @@ pub fn read_pid(child: &mut Child, timeout: Duration) -> Pid {
 /// A piped-stdout command helper.
 pub fn piped(cmd: &mut Command) -> &mut Command {
     cmd.stdout(Stdio::piped())
-}
-
-/// A small deterministic PRNG (xorshift) for random delays.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// Is `path` an existing file?
