@@ -585,10 +585,11 @@ fn wait_ready(run: &mut Run, tool: &Tool) {
     }
     let want = tool.workers + usize::from(run.top == Top::Below);
     let victim = run.victim;
+    let mut below = Vec::new();
     let up = wait_until(deadline.saturating_duration_since(Instant::now()), || {
-        living_except(&run.tree, &[victim]).len() >= want
+        below = living_except(&run.tree, &[victim]);
+        below.len() >= want
     });
-    let below = living_except(&run.tree, &[victim]);
     assert!(
         up,
         "{}: {} processes below the victim, want {want}; {}",
@@ -1044,8 +1045,14 @@ fn launch_detached(
     }
     guard.apply(&mut cmd);
     run_bounded(tree, &mut cmd, input, DEATH_TIMEOUT).unwrap();
-    wait_until(wait, || living_except(tree, &[anchor]).len() >= want);
-    let left = living_except(tree, &[anchor]);
+    // The set seen when the condition held: a second look could catch a
+    // process in the middle of its exec, whose /proc/PID/environ (the tag)
+    // reads empty for a moment (longer on a loaded machine).
+    let mut left = Vec::new();
+    wait_until(wait, || {
+        left = living_except(tree, &[anchor]);
+        left.len() >= want
+    });
     for &pid in &left {
         tree.track(pid);
     }
@@ -1158,9 +1165,17 @@ fn detached_case(case: &Detached) {
         case.name
     );
     if case.prctl_kills_at_launch {
-        assert_eq!(
-            alive_now, 0,
-            "{}: prctl: the launcher's exit should kill the detached process",
+        // Armed against its launcher, the detached process dies when the
+        // launcher exits; or, when its direct parent was already gone
+        // when it armed (a double fork under load) and the launcher still
+        // lived, the verdict cannot tell adoption from a stamp that came
+        // another way, arms against the reaper without a signal, and then
+        // outlives the anchor. Either way it does not do what tree mode
+        // does: live while the anchor lives and die with it.
+        assert!(
+            alive_now == 0 || survivors > 0,
+            "{}: prctl: the detached process lived while the anchor lived and died with it, \
+             as only tree mode should",
             case.name
         );
     } else {
