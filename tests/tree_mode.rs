@@ -704,15 +704,11 @@ const PLAN: &[(Guard, Top)] = &[
     (Guard::Unguarded, Top::IsAnchor),
 ];
 
-/// What a tool is expected to show.
-struct Expect {
-    /// The controls whose SIGKILL of the top leaves survivors (workers
-    /// that nothing arms and that do not notice by themselves): the gap.
-    survive_top_kill: &'static [Guard],
-}
-
 /// The checks every tool gets (the FIG lines have the figures).
-fn check(tool: &Tool, runs: &[Run], expect: Expect) {
+/// `survive_top_kill`: the controls whose SIGKILL of the top leaves
+/// survivors (workers that nothing arms and that do not notice by
+/// themselves): the gap tree mode closes.
+fn check(tool: &Tool, runs: &[Run], survive_top_kill: &[Guard]) {
     assert_eq!(
         survivors(runs, Guard::Tree, Top::Below),
         0,
@@ -736,7 +732,7 @@ fn check(tool: &Tool, runs: &[Run], expect: Expect) {
         tool.name
     );
     {
-        for &guard in expect.survive_top_kill {
+        for &guard in survive_top_kill {
             assert!(
                 survivors(runs, guard, Top::IsAnchor) > 0,
                 "{}: control {}: SIGKILL of the top should leave survivors",
@@ -765,9 +761,7 @@ fn fork_only_children_of_a_c_program() {
     check(
         &tool,
         &runs,
-        Expect {
-            survive_top_kill: &[Guard::Prctl, Guard::Process, Guard::Unguarded],
-        },
+        &[Guard::Prctl, Guard::Process, Guard::Unguarded],
     );
     let tree = runs
         .iter()
@@ -836,13 +830,7 @@ fn honcho_procfile_of_two_servers() {
         workers: 2,
     };
     let runs = kill_and_count(&tool, PLAN);
-    check(
-        &tool,
-        &runs,
-        Expect {
-            survive_top_kill: &[Guard::Prctl, Guard::Unguarded],
-        },
-    );
+    check(&tool, &runs, &[Guard::Prctl, Guard::Unguarded]);
 }
 
 #[test]
@@ -883,9 +871,7 @@ fn gunicorn_with_two_sync_workers() {
     check(
         &tool,
         &runs,
-        Expect {
-            survive_top_kill: &[Guard::Prctl, Guard::Process, Guard::Unguarded],
-        },
+        &[Guard::Prctl, Guard::Process, Guard::Unguarded],
     );
 }
 
@@ -926,52 +912,52 @@ fn fork_warnings(runs: &[Run]) {
     }
 }
 
+/// A `multiprocessing.Pool(2)` with start method `method`, killed and
+/// counted under every guard of the plan. `None` when the venv is missing.
+fn pool_case(
+    test: &str,
+    method: &'static str,
+    name: &'static str,
+    survive_top_kill: &[Guard],
+) -> Option<Vec<Run>> {
+    let venv = venv_or_skip(test)?;
+    let tool = pool_tool(venv.join("bin/python3"), method, name);
+    let runs = kill_and_count(&tool, PLAN);
+    check(&tool, &runs, survive_top_kill);
+    Some(runs)
+}
+
 #[test]
 fn multiprocessing_pool_fork() {
-    let Some(venv) = venv_or_skip("multiprocessing_pool_fork") else {
-        return;
-    };
-    let tool = pool_tool(venv.join("bin/python3"), "fork", "mp-fork");
-    let runs = kill_and_count(&tool, PLAN);
-    fork_warnings(&runs);
-    check(
-        &tool,
-        &runs,
-        Expect {
-            survive_top_kill: &[Guard::Prctl, Guard::Process, Guard::Unguarded],
-        },
-    );
+    let all_controls = [Guard::Prctl, Guard::Process, Guard::Unguarded];
+    if let Some(runs) = pool_case(
+        "multiprocessing_pool_fork",
+        "fork",
+        "mp-fork",
+        &all_controls,
+    ) {
+        fork_warnings(&runs);
+    }
 }
 
 #[test]
 fn multiprocessing_pool_spawn() {
-    let Some(venv) = venv_or_skip("multiprocessing_pool_spawn") else {
-        return;
-    };
-    let tool = pool_tool(venv.join("bin/python3"), "spawn", "mp-spawn");
-    let runs = kill_and_count(&tool, PLAN);
-    check(
-        &tool,
-        &runs,
-        Expect {
-            survive_top_kill: &[Guard::Unguarded],
-        },
+    pool_case(
+        "multiprocessing_pool_spawn",
+        "spawn",
+        "mp-spawn",
+        &[Guard::Unguarded],
     );
 }
 
 #[test]
 fn multiprocessing_pool_forkserver() {
-    let Some(venv) = venv_or_skip("multiprocessing_pool_forkserver") else {
-        return;
-    };
-    let tool = pool_tool(venv.join("bin/python3"), "forkserver", "mp-forkserver");
-    let runs = kill_and_count(&tool, PLAN);
-    check(
-        &tool,
-        &runs,
-        Expect {
-            survive_top_kill: &[Guard::Prctl, Guard::Process, Guard::Unguarded],
-        },
+    let all_controls = [Guard::Prctl, Guard::Process, Guard::Unguarded];
+    pool_case(
+        "multiprocessing_pool_forkserver",
+        "forkserver",
+        "mp-forkserver",
+        &all_controls,
     );
 }
 
