@@ -95,15 +95,12 @@ static TREE: AtomicBool = AtomicBool::new(false);
 static ASYNC: AtomicBool = AtomicBool::new(false);
 /// pthread_atfork(3) registered in this process image.
 static ATFORK: AtomicBool = AtomicBool::new(false);
-/// Tree mode is armed in this process (as a member of the tree, or as its
-/// anchor): the children it forks without exec start a watcher of their
-/// own. Inherited by fork(2), gone with execve(2).
-static FORK_WATCH: AtomicBool = AtomicBool::new(false);
 
 /// Tree mode: from now on, every fork(2) child of this process (and of
-/// those children) starts a watcher on the anchor.
+/// those children) starts a watcher on the anchor, as long as `TREE` is
+/// set and `SIGNAL` is not 0 (disarmed); both are inherited by fork(2) and
+/// gone with execve(2).
 fn watch_fork_children() {
-    FORK_WATCH.store(true, Ordering::Release);
     if !ATFORK.swap(true, Ordering::AcqRel) {
         sys::atfork_child(after_fork_in_child);
     }
@@ -177,13 +174,10 @@ pub(crate) fn watched() -> Option<pid_t> {
 /// Returns whether one was running.
 pub(crate) fn disarm() -> bool {
     let _locked = lock();
-    FORK_WATCH.store(false, Ordering::Release);
-    if running() {
-        SIGNAL.store(0, Ordering::Release);
-        true
-    } else {
-        false
-    }
+    // Also when no watcher runs: the anchor of a tree has none, but its
+    // fork children would start theirs.
+    SIGNAL.store(0, Ordering::Release);
+    running()
 }
 
 fn grace_millis(grace: Option<Duration>) -> u32 {
@@ -280,13 +274,10 @@ pub(crate) fn watch(
 /// waiting (a fork should not block), which signals the child itself if
 /// the anchor is already gone.
 extern "C" fn after_fork_in_child() {
-    // FORK_WATCH is set before any thread starts, so a child that forks
-    // again at once (a daemon's double fork) passes it on, whether or not
-    // its own watcher has judged yet.
-    if !TREE.load(Ordering::Acquire)
-        || !FORK_WATCH.load(Ordering::Acquire)
-        || SIGNAL.load(Ordering::Acquire) == 0
-    {
+    // Decided by what the parent set before any thread started, so a child
+    // that forks again at once (a daemon's double fork) passes the duty on
+    // whether or not its own watcher has judged yet.
+    if !TREE.load(Ordering::Acquire) || SIGNAL.load(Ordering::Acquire) == 0 {
         return;
     }
     OWNER.store(0, Ordering::Release);
