@@ -333,7 +333,13 @@ fn inherited_parent_death_signal_is_kept() {
     cmd.arg(c_helper("getsig.c", "getsig", &[])).arg("--pause");
     preload(&mut cmd, "TERM", "prctl");
     let mut top = tree.spawn(piped(&mut cmd));
-    let unshare = read_pid(&mut top, DEATH_TIMEOUT);
+    // spawn's pid line and getsig's "9 0" share the pipe, in either order.
+    let (pids, other) = split_pids(&read_lines(&mut top, 2, DEATH_TIMEOUT));
+    assert_eq!(
+        (pids.len(), other.as_slice()),
+        (1, &["9 0".to_string()][..])
+    );
+    let unshare = pids[0];
     tree.track(unshare);
     let init = find_descendant(unshare, "getsig");
     tree.track(init);
