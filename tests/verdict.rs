@@ -49,7 +49,7 @@ fn preload(cmd: &mut Command, signal: &str, mode: &str) {
         .env("PDEATHSIG_MODE", mode);
 }
 
-/// `sh -c '(sleep 0.3; sleep 60; true) & echo $!; exit 0'`: the shell
+/// `sh -c '(sleep 0.3; sleep 60; true) & echo sub $!; exit 0'`: the shell
 /// (armed, stamped) exits at once; its background subshell (a fork, never
 /// exec'd: it does not re-stamp) is reparented to this subreaper, and then,
 /// once the shell is gone, starts `sleep 60`, whose stamp names the dead
@@ -59,11 +59,18 @@ fn preload(cmd: &mut Command, signal: &str, mode: &str) {
 /// dies with it, as process mode does for any child of a subshell.)
 fn detached_subshell_child(mode: &str) {
     let mut tree = Tree::new();
-    let script = "(sleep 0.3; sleep 60; true) & echo $!; exit 0";
+    let script = "(sleep 0.3; sleep 60; true) & echo sub $!; exit 0";
     let mut top = stamped_shell(&mut tree, script, mode);
+    // spawn's line (sh's pid) and sh's line (the subshell's, labelled) share
+    // the pipe and come in either order.
     let (pids, other) = split_pids(&read_lines(&mut top, 2, DEATH_TIMEOUT));
-    assert!(other.is_empty(), "{other:?}");
-    let (sh, subshell) = (pids[0], pids[1]);
+    let subshell: Pid = match other.as_slice() {
+        [line] => line.strip_prefix("sub ").and_then(|p| p.parse().ok()),
+        _ => None,
+    }
+    .unwrap_or_else(|| panic!("no 'sub PID' line: {other:?}"));
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let sh = pids[0];
     tree.track(sh);
     tree.track(subshell);
     let leaf = find_descendant(subshell, "sleep 60");
