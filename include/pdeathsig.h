@@ -21,6 +21,16 @@
 #define PDEATHSIG_VERSION_PATCH 0
 
 
+/**
+ * What an arming function returns (instead of 0; from_env: instead of 1)
+ * when it armed but could not verify that the expected parent is alive:
+ * /proc unreadable or another PID namespace's, or the stamped process
+ * alive but not an ancestor. The guard is armed against the current
+ * parent and sent no signal; the load-time constructor says the same on
+ * stderr. Treat it as a warning: this process runs, guarded.
+ */
+#define PDEATHSIG_UNVERIFIED 2
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -32,7 +42,9 @@ extern "C" {
  * the library was loaded. If it is gone (and is not an ancestor of the
  * current parent), `sig` is sent to this process at once.
  *
- * Returns 0 on success. Returns -1 with errno set on failure: EINVAL for a
+ * Returns 0 on success, PDEATHSIG_UNVERIFIED (2) when armed but the
+ * expected parent's life could not be verified (no signal was sent).
+ * Returns -1 with errno set on failure: EINVAL for a
  * signal outside 1..31 and SIGRTMIN..SIGRTMAX or a bad PDEATHSIG_PPID
  * (nothing armed); ESRCH when the parent had already died and this process
  * survived the signal it was sent (caught, ignored or blocked); ENOTSUP
@@ -51,7 +63,8 @@ int arm_parent_death_signal(int sig);
  * explicitly instead of read from PDEATHSIG_PPID (0: the default, as
  * arm_parent_death_signal()).
  *
- * Returns 0 on success, -1 with errno set on failure (EINVAL also for a
+ * Returns 0 on success (PDEATHSIG_UNVERIFIED: armed, parent unverified),
+ * -1 with errno set on failure (EINVAL also for a
  * negative parent pid). Threads: as arm_parent_death_signal().
  */
 int arm_parent_death_signal_expecting(int sig, pid_t parent);
@@ -65,7 +78,8 @@ int arm_parent_death_signal_expecting(int sig, pid_t parent);
  * (by the spawner: unshare --kill-child, Go's Pdeathsig) is kept in prctl
  * mode.
  *
- * Returns 1 when armed, 0 when PDEATHSIG is unset or empty (nothing done),
+ * Returns 1 when armed, PDEATHSIG_UNVERIFIED (2) when armed but the parent
+ * could not be verified, 0 when PDEATHSIG is unset or empty (nothing done),
  * -1 with errno set on failure (EINVAL for a bad value or a grace in prctl
  * mode, nothing armed; the errors of the mode's arming function).
  * Threads: as the mode's arming function; do not change the environment
@@ -87,7 +101,8 @@ int arm_parent_death_signal_from_env(void);
  *
  * Threads: may be called from any thread (the watcher is per process).
  *
- * Returns 0 on success, -1 with errno set on failure: EINVAL for a bad
+ * Returns 0 on success (PDEATHSIG_UNVERIFIED: armed, parent unverified),
+ * -1 with errno set on failure: EINVAL for a bad
  * signal or PDEATHSIG_PPID; ESRCH as for arm_parent_death_signal();
  * ENOSYS when the kernel has no pidfd_open (before Linux 5.3): process
  * mode is unavailable, nothing is armed; EOPNOTSUPP when the parent is
@@ -110,7 +125,8 @@ int arm_parent_process_death_signal_expecting(int sig, pid_t parent);
  * escalation). `parent` is the expected parent pid, or 0 for
  * PDEATHSIG_PPID / the parent seen at load time. See nanosleep(2).
  *
- * Returns 0 on success, -1 with errno set on failure: EINVAL also for a
+ * Returns 0 on success (PDEATHSIG_UNVERIFIED: armed, parent unverified),
+ * -1 with errno set on failure: EINVAL also for a
  * grace above one hour or a negative parent; the other errors of
  * arm_parent_process_death_signal(). Any thread.
  */
@@ -129,7 +145,8 @@ int arm_parent_process_death_signal_with_grace(int sig, pid_t parent, unsigned i
  * the stamp's), the signal is sent at once. One watcher thread, as in
  * process mode. See pidfd_open(2), pthread_atfork(3).
  *
- * Returns 0 on success, -1 with errno set on failure: the errors of
+ * Returns 0 on success (PDEATHSIG_UNVERIFIED: armed, parent unverified),
+ * -1 with errno set on failure: the errors of
  * arm_parent_process_death_signal() (but a parent outside this PID
  * namespace is no error: only the anchor matters). Any thread.
  */
@@ -155,7 +172,8 @@ int arm_parent_tree_death_signal_with_grace(int sig, pid_t anchor, unsigned int 
  * Call it after dropping privileges: setuid(), setgid() and any change of
  * effective or filesystem ids clear the prctl setting (PR_SET_PDEATHSIG(2const)).
  *
- * Returns 0 on success, -1 with errno set on failure: EINVAL when nothing
+ * Returns 0 on success (PDEATHSIG_UNVERIFIED: armed, parent unverified),
+ * -1 with errno set on failure: EINVAL when nothing
  * was armed in this process before; ESRCH when the parent died meanwhile
  * (the signal was sent, and this process survived it); the errors of the
  * arming functions. Threads: in prctl mode, from the thread that is to

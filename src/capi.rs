@@ -2,7 +2,8 @@
 //! by cbindgen in tests/header.rs).
 //!
 //! Conventions: functions return 0 (or a documented non-negative value) on
-//! success and -1 with `errno` set on failure, which C, cgo (`n, err :=
+//! success, [`PDEATHSIG_UNVERIFIED`] when an arming function armed but
+//! could not verify the parent, and -1 with `errno` set on failure, which C, cgo (`n, err :=
 //! C.f()`) and ctypes (`use_errno=True`) all read natively. A `parent` (or
 //! `anchor`) pid argument of 0 means the default everywhere: PDEATHSIG_PPID,
 //! else the parent seen when the library was loaded; a negative one is
@@ -17,6 +18,23 @@ use crate::arm;
 use crate::environ::Mode;
 use crate::error::Error;
 use crate::sys;
+use crate::verdict::Armed;
+
+/// What an arming function returns (instead of 0; from_env: instead of 1)
+/// when it armed but could not verify that the expected parent is alive:
+/// /proc unreadable or another PID namespace's, or the stamped process
+/// alive but not an ancestor. The guard is armed against the current
+/// parent and sent no signal; the load-time constructor says the same on
+/// stderr. Treat it as a warning: this process runs, guarded.
+pub const PDEATHSIG_UNVERIFIED: c_int = 2;
+
+/// 0 when armed and verified, [`PDEATHSIG_UNVERIFIED`] otherwise.
+fn armed_code(armed: &Armed) -> c_int {
+    match armed {
+        Armed::Unverified { .. } => PDEATHSIG_UNVERIFIED,
+        _ => 0,
+    }
+}
 
 fn report<T>(result: Result<T, Error>) -> Result<T, c_int> {
     result.map_err(|err| {
@@ -31,7 +49,9 @@ fn report<T>(result: Result<T, Error>) -> Result<T, c_int> {
 /// the library was loaded. If it is gone (and is not an ancestor of the
 /// current parent), `sig` is sent to this process at once.
 ///
-/// Returns 0 on success. Returns -1 with errno set on failure: EINVAL for a
+/// Returns 0 on success, PDEATHSIG_UNVERIFIED (2) when armed but the
+/// expected parent's life could not be verified (no signal was sent).
+/// Returns -1 with errno set on failure: EINVAL for a
 /// signal outside 1..31 and SIGRTMIN..SIGRTMAX or a bad PDEATHSIG_PPID
 /// (nothing armed); ESRCH when the parent had already died and this process
 /// survived the signal it was sent (caught, ignored or blocked); ENOTSUP
@@ -45,7 +65,7 @@ fn report<T>(result: Result<T, Error>) -> Result<T, c_int> {
 #[no_mangle]
 pub extern "C" fn arm_parent_death_signal(sig: c_int) -> c_int {
     match report(arm::arm_parent_death_signal(sig)) {
-        Ok(_) => 0,
+        Ok(armed) => armed_code(&armed),
         Err(rc) => rc,
     }
 }
@@ -54,12 +74,13 @@ pub extern "C" fn arm_parent_death_signal(sig: c_int) -> c_int {
 /// explicitly instead of read from PDEATHSIG_PPID (0: the default, as
 /// arm_parent_death_signal()).
 ///
-/// Returns 0 on success, -1 with errno set on failure (EINVAL also for a
+/// Returns 0 on success (PDEATHSIG_UNVERIFIED: armed, parent unverified),
+/// -1 with errno set on failure (EINVAL also for a
 /// negative parent pid). Threads: as arm_parent_death_signal().
 #[no_mangle]
 pub extern "C" fn arm_parent_death_signal_expecting(sig: c_int, parent: pid_t) -> c_int {
     match report(with_parent(arm::Options::new(sig), parent).and_then(|o| o.arm())) {
-        Ok(_) => 0,
+        Ok(armed) => armed_code(&armed),
         Err(rc) => rc,
     }
 }
@@ -82,7 +103,8 @@ fn with_parent(options: arm::Options, parent: pid_t) -> Result<arm::Options, Err
 /// (by the spawner: unshare --kill-child, Go's Pdeathsig) is kept in prctl
 /// mode.
 ///
-/// Returns 1 when armed, 0 when PDEATHSIG is unset or empty (nothing done),
+/// Returns 1 when armed, PDEATHSIG_UNVERIFIED (2) when armed but the parent
+/// could not be verified, 0 when PDEATHSIG is unset or empty (nothing done),
 /// -1 with errno set on failure (EINVAL for a bad value or a grace in prctl
 /// mode, nothing armed; the errors of the mode's arming function).
 /// Threads: as the mode's arming function; do not change the environment
@@ -90,6 +112,7 @@ fn with_parent(options: arm::Options, parent: pid_t) -> Result<arm::Options, Err
 #[no_mangle]
 pub extern "C" fn arm_parent_death_signal_from_env() -> c_int {
     match report(arm::arm_parent_death_signal_from_env()) {
+        Ok(Some(Armed::Unverified { .. })) => PDEATHSIG_UNVERIFIED,
         Ok(Some(_)) => 1,
         Ok(None) => 0,
         Err(rc) => rc,
@@ -109,7 +132,8 @@ pub extern "C" fn arm_parent_death_signal_from_env() -> c_int {
 ///
 /// Threads: may be called from any thread (the watcher is per process).
 ///
-/// Returns 0 on success, -1 with errno set on failure: EINVAL for a bad
+/// Returns 0 on success (PDEATHSIG_UNVERIFIED: armed, parent unverified),
+/// -1 with errno set on failure: EINVAL for a bad
 /// signal or PDEATHSIG_PPID; ESRCH as for arm_parent_death_signal();
 /// ENOSYS when the kernel has no pidfd_open (before Linux 5.3): process
 /// mode is unavailable, nothing is armed; EOPNOTSUPP when the parent is
@@ -134,7 +158,8 @@ pub extern "C" fn arm_parent_process_death_signal_expecting(sig: c_int, parent: 
 /// escalation). `parent` is the expected parent pid, or 0 for
 /// PDEATHSIG_PPID / the parent seen at load time. See nanosleep(2).
 ///
-/// Returns 0 on success, -1 with errno set on failure: EINVAL also for a
+/// Returns 0 on success (PDEATHSIG_UNVERIFIED: armed, parent unverified),
+/// -1 with errno set on failure: EINVAL also for a
 /// grace above one hour or a negative parent; the other errors of
 /// arm_parent_process_death_signal(). Any thread.
 #[no_mangle]
@@ -158,7 +183,8 @@ pub extern "C" fn arm_parent_process_death_signal_with_grace(
 /// the stamp's), the signal is sent at once. One watcher thread, as in
 /// process mode. See pidfd_open(2), pthread_atfork(3).
 ///
-/// Returns 0 on success, -1 with errno set on failure: the errors of
+/// Returns 0 on success (PDEATHSIG_UNVERIFIED: armed, parent unverified),
+/// -1 with errno set on failure: the errors of
 /// arm_parent_process_death_signal() (but a parent outside this PID
 /// namespace is no error: only the anchor matters). Any thread.
 #[no_mangle]
@@ -192,7 +218,7 @@ fn arm_with_mode(sig: c_int, parent: pid_t, grace_ms: c_uint, mode: Mode) -> c_i
         options = options.grace(Duration::from_millis(u64::from(grace_ms)));
     }
     match report(with_parent(options, parent).and_then(|o| o.arm())) {
-        Ok(_) => 0,
+        Ok(armed) => armed_code(&armed),
         Err(rc) => rc,
     }
 }
@@ -202,7 +228,8 @@ fn arm_with_mode(sig: c_int, parent: pid_t, grace_ms: c_uint, mode: Mode) -> c_i
 /// Call it after dropping privileges: setuid(), setgid() and any change of
 /// effective or filesystem ids clear the prctl setting (PR_SET_PDEATHSIG(2const)).
 ///
-/// Returns 0 on success, -1 with errno set on failure: EINVAL when nothing
+/// Returns 0 on success (PDEATHSIG_UNVERIFIED: armed, parent unverified),
+/// -1 with errno set on failure: EINVAL when nothing
 /// was armed in this process before; ESRCH when the parent died meanwhile
 /// (the signal was sent, and this process survived it); the errors of the
 /// arming functions. Threads: in prctl mode, from the thread that is to
@@ -210,7 +237,7 @@ fn arm_with_mode(sig: c_int, parent: pid_t, grace_ms: c_uint, mode: Mode) -> c_i
 #[no_mangle]
 pub extern "C" fn rearm_parent_death_signal() -> c_int {
     match report(arm::rearm_parent_death_signal()) {
-        Ok(_) => 0,
+        Ok(armed) => armed_code(&armed),
         Err(rc) => rc,
     }
 }

@@ -1,13 +1,14 @@
 //! The environment protocol: `PDEATHSIG` (which signal), `PDEATHSIG_PPID`
 //! (the pid the parent really had, exported by whoever spawned us),
-//! `PDEATHSIG_MODE` (`prctl` or `process`) and `PDEATHSIG_GRACE` (the delay
+//! `PDEATHSIG_MODE` (`prctl`, `process` or `tree`) and `PDEATHSIG_GRACE` (the delay
 //! before SIGKILL, process mode only).
 //!
 //! Parsing is pure ([`EnvConfig::from_lookup`], [`Stamp::parse`]). Reading
 //! goes through `std::env` when the `std` feature is on (its lock orders it
-//! with `std::env::set_var`), and through getenv(3) in the load-time
-//! constructor (before `main`, single-threaded) and in the `no_std` C
-//! library (whose callers follow getenv(3)'s own rule). Writing the stamp
+//! with `std::env::set_var`), and through the `environ` array itself
+//! (`rawenv.rs`) in the load-time constructor (before `main`,
+//! single-threaded) and in the `no_std` C library (whose callers follow
+//! getenv(3)'s own rule). Writing the stamp
 //! into the environment is `stamp.rs`'s business.
 
 #[cfg(any(feature = "auto-arm", not(feature = "std")))]
@@ -230,8 +231,9 @@ impl EnvConfig {
 
     /// [`EnvConfig::from_lookup`] over the process environment: through
     /// `std::env` with the `std` feature (ordered with `std::env::set_var`
-    /// by std's lock), getenv(3) without it (the C library: do not change
-    /// the environment from another thread meanwhile, as getenv(3) asks).
+    /// by std's lock), the `environ` array itself without it (the C
+    /// library: do not change the environment from another thread
+    /// meanwhile, as getenv(3) asks).
     ///
     /// # Errors
     ///
@@ -256,9 +258,9 @@ impl EnvConfig {
         }
     }
 
-    /// [`EnvConfig::from_lookup`] over getenv(3) when `PDEATHSIG` is set,
+    /// [`EnvConfig::from_lookup`] over `environ` when `PDEATHSIG` is set,
     /// `Ok(None)` (and no other variable read) when it is not: the load-time
-    /// constructor's fast path is one getenv(3).
+    /// constructor's fast path is one look-up.
     ///
     /// # Safety
     ///
@@ -267,7 +269,7 @@ impl EnvConfig {
     #[cfg(feature = "auto-arm")]
     pub(crate) unsafe fn from_raw_env_if_requested() -> Result<Option<EnvConfig>, Error> {
         // SAFETY: the caller's guarantee.
-        let Some(signal) = (unsafe { crate::sys::getenv(PDEATHSIG_C) }) else {
+        let Some(signal) = (unsafe { crate::rawenv::get(PDEATHSIG_C) }) else {
             return Ok(None);
         };
         EnvConfig::from_lookup(|name| match name {
@@ -280,11 +282,12 @@ impl EnvConfig {
 }
 
 #[cfg(any(feature = "auto-arm", not(feature = "std")))]
-/// The protocol's variables, by name, through getenv(3).
+/// The protocol's variables, by name, read from `environ` itself (see
+/// `rawenv.rs`: not getenv(3), which a program such as bash replaces).
 ///
 /// # Safety
 ///
-/// As [`crate::sys::getenv`]: no concurrent change of the environment.
+/// As [`crate::rawenv::get`]: no concurrent change of the environment.
 unsafe fn lookup_raw(name: &str) -> Option<&'static [u8]> {
     let cname = match name {
         PDEATHSIG => PDEATHSIG_C,
@@ -294,10 +297,11 @@ unsafe fn lookup_raw(name: &str) -> Option<&'static [u8]> {
         _ => return None,
     };
     // SAFETY: the caller's guarantee.
-    unsafe { crate::sys::getenv(cname) }
+    unsafe { crate::rawenv::get(cname) }
 }
 
-/// A parsed `PDEATHSIG_PPID`: `PID`, `PID:TICKS` or `PID:TICKS:WATCHED`.
+/// A parsed `PDEATHSIG_PPID`: `PID`, `PID:TICKS`, `PID:TICKS:WATCHED` or
+/// `PID:TICKS:[WATCHED]:INO`.
 ///
 /// `PID` is the process the child should have as its parent (the
 /// spawner, or the process that stamped itself at load time). `TICKS` is
@@ -305,8 +309,13 @@ unsafe fn lookup_raw(name: &str) -> Option<&'static [u8]> {
 /// the clock and unit of field 22 of `/proc/PID/stat`, see proc_pid_stat(5)):
 /// a process that started after it inherited the stamp, while a reaper
 /// that adopts orphans is older than it. `WATCHED` (process mode) is the
-/// process the stamper watches, for the stamper itself after a re-exec.
-/// Every field is decimal digits (leading zeros allowed).
+/// process the stamper watches, for the stamper itself after a re-exec
+/// (empty when none). `INO` is the stamper's identity in pidfs (the inode
+/// number of a pidfd, fstat(2), Linux 6.9+): unique since boot across every
+/// PID namespace and handed out in creation order, so it tells exactly
+/// whether another process was created before or after the stamper, where
+/// `TICKS` (1/100 s) cannot. Every field is decimal digits (leading zeros
+/// allowed).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stamp {
     /// The expected parent pid.
@@ -315,6 +324,8 @@ pub struct Stamp {
     pub ticks: Option<u64>,
     /// The process the stamper watched (process mode).
     pub watched: Option<pid_t>,
+    /// The stamper's pidfs inode number (see the type's documentation).
+    pub ino: Option<u64>,
 }
 
 impl Stamp {
@@ -324,6 +335,7 @@ impl Stamp {
             pid,
             ticks: None,
             watched: None,
+            ino: None,
         }
     }
 
@@ -334,27 +346,37 @@ impl Stamp {
             pid,
             ticks: crate::sys::boot_ticks(),
             watched: None,
+            ino: None,
         }
     }
 
-    /// Parses `PID`, `PID:TICKS` or `PID:TICKS:WATCHED`; `None` for anything
-    /// else. Pure: no system call, no allocation, no panic.
+    /// Parses `PID`, `PID:TICKS`, `PID:TICKS:WATCHED` or
+    /// `PID:TICKS:[WATCHED]:INO`; `None` for anything else. Pure: no system
+    /// call, no allocation, no panic.
     pub fn parse(text: &[u8]) -> Option<Stamp> {
         let mut fields = text.split(|&b| b == b':');
         let pid = parse_pid(fields.next()?)?;
         let ticks = fields.next().map(parse_decimal);
-        let watched = fields.next().map(parse_pid);
+        let watched = fields.next();
+        let ino = fields.next().map(parse_decimal);
         if fields.next().is_some() {
             return None;
         }
+        let watched = match watched {
+            // Empty only as a placeholder before INO.
+            Some(b"") if ino.is_some() => None,
+            Some(w) => Some(parse_pid(w)?),
+            None => None,
+        };
         Some(Stamp {
             pid,
             ticks: match ticks {
                 Some(t) => Some(t?),
                 None => None,
             },
-            watched: match watched {
-                Some(w) => Some(w?),
+            watched,
+            ino: match ino {
+                Some(i) => Some(i?),
                 None => None,
             },
         })
@@ -372,6 +394,13 @@ impl Stamp {
                 tail.put(b":");
                 tail.put_int(i64::from(watched));
             }
+            if let Some(ino) = self.ino {
+                if self.watched.is_none() {
+                    tail.put(b":");
+                }
+                tail.put(b":");
+                tail.put_int(i64::try_from(ino).unwrap_or(i64::MAX));
+            }
         }
         let digits = crate::text::decimal_len(u64::try_from(self.pid).unwrap_or(0));
         let len = digits + tail.as_bytes().len();
@@ -388,7 +417,7 @@ pub const PID_ACCEPTED: &str = "accepted: a process id, a decimal number from 1 
 
 /// What [`Stamp::parse`] accepts, for messages about `PDEATHSIG_PPID`.
 pub(crate) const STAMP_ACCEPTED: &str =
-    "accepted: a process id from 1 to 2147483647 (PDEATHSIG_PPID=$$), or PID:TICKS \
+    "accepted: a process id from 1 to 2147483647 (PDEATHSIG_PPID=$$), or PID:TICKS[:...] \
      as pdeathsig writes it";
 
 /// Parses a pid as `PDEATHSIG_PPID` spells it: decimal digits only (leading
@@ -401,7 +430,8 @@ pub fn parse_pid(text: &[u8]) -> Option<pid_t> {
 }
 
 impl core::fmt::Display for Stamp {
-    /// `PID`, `PID:TICKS` or `PID:TICKS:WATCHED`, as [`Stamp::parse`] reads.
+    /// `PID`, `PID:TICKS`, `PID:TICKS:WATCHED` or `PID:TICKS:[WATCHED]:INO`,
+    /// as [`Stamp::parse`] reads.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let mut out = crate::error::FmtSink::new(f);
         self.write(&mut out, 0);

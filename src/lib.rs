@@ -59,6 +59,11 @@ mod error;
 mod load;
 #[cfg(all(feature = "capi", not(feature = "std"), not(test)))]
 mod panic_handler;
+#[cfg(all(
+    target_os = "linux",
+    any(feature = "auto-arm", not(feature = "std"), test)
+))]
+mod rawenv;
 #[cfg(target_os = "linux")]
 mod signal;
 #[cfg(all(target_os = "linux", feature = "auto-arm"))]

@@ -138,28 +138,26 @@ pub(crate) fn strerror(errno: c_int, buf: &mut [u8]) -> Option<&[u8]> {
 }
 
 #[cfg(feature = "auto-arm")]
-/// setenv(3), overwriting. `Err(errno)` (ENOMEM) leaves the old value.
-///
-/// # Safety
-///
-/// No other thread may read or change the environment meanwhile.
-pub(crate) unsafe fn setenv(name: &core::ffi::CStr, value: &core::ffi::CStr) -> Result<(), c_int> {
-    // SAFETY: both strings are NUL-terminated; the caller guarantees that no
-    // other thread touches the environment.
-    check(unsafe { libc::setenv(name.as_ptr(), value.as_ptr(), 1) })
-}
-
-#[cfg(feature = "auto-arm")]
-/// getenv(3) as a raw pointer to the value's bytes inside the environment
-/// (NULL when unset), for writing it in place.
-///
-/// # Safety
-///
-/// As [`getenv`]; the pointer is valid until the variable changes.
-pub(crate) unsafe fn getenv_ptr(name: &core::ffi::CStr) -> *mut libc::c_char {
-    // SAFETY: `name` is NUL-terminated; the result is NULL or a pointer to
-    // the NUL-terminated value inside the environment.
-    unsafe { libc::getenv(name.as_ptr()) }
+/// A private anonymous mapping of `len` bytes, readable and writable,
+/// zero-filled; never unmapped by its callers. See mmap(2).
+pub(crate) fn map_anonymous(len: usize) -> Result<*mut c_void, c_int> {
+    // SAFETY: an anonymous private mapping at an address the kernel picks
+    // touches no existing memory; the result is checked for MAP_FAILED.
+    let addr = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        Err(errno())
+    } else {
+        Ok(addr)
+    }
 }
 
 #[cfg(feature = "auto-arm")]
@@ -189,6 +187,38 @@ pub(crate) fn pidfd_open(pid: pid_t) -> Result<c_int, c_int> {
     } else {
         c_int::try_from(fd).map_err(|_| libc::EBADF)
     }
+}
+
+/// The magic number of pidfs, the file system of pidfds since Linux 6.9
+/// (`PID_FS_MAGIC`, linux/magic.h).
+const PID_FS_MAGIC: i64 = 0x5049_4446;
+
+/// The pidfs inode number of process `pid`: fstat(2) of a pidfd, checked
+/// to be pidfs by fstatfs(2) (before Linux 6.9 every pidfd shares one
+/// anonymous inode, which identifies nothing: then `Err(ENOTSUP)`). Unique
+/// since boot across all PID namespaces and handed out when the process is
+/// created (alloc_pid), in increasing order. See pidfd_open(2).
+pub(crate) fn pidfs_ino(pid: pid_t) -> Result<u64, c_int> {
+    let fd = pidfd_open(pid)?;
+    // `as`: f_type is a __fsword_t, whose width varies by architecture.
+    // SAFETY: both structs are plain C data (all-zero is valid) that the
+    // calls fill in; `fd` is the descriptor opened just above, closed once
+    // below.
+    let result = unsafe {
+        let mut fs: libc::statfs = core::mem::zeroed();
+        let mut st: libc::stat = core::mem::zeroed();
+        if libc::fstatfs(fd, &mut fs) != 0 {
+            Err(errno())
+        } else if fs.f_type as i64 != PID_FS_MAGIC {
+            Err(libc::ENOTSUP)
+        } else if libc::fstat(fd, &mut st) != 0 {
+            Err(errno())
+        } else {
+            Ok(st.st_ino)
+        }
+    };
+    close(fd);
+    result
 }
 
 /// `close(fd)`, once, for a descriptor the caller owns. See close(2).
@@ -374,27 +404,6 @@ pub(crate) fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
         flags,
         start,
     })
-}
-
-#[cfg(any(feature = "auto-arm", not(feature = "std")))]
-/// getenv(3) as bytes; empty values count as unset.
-///
-/// # Safety
-///
-/// No other thread may change the environment while the bytes are in use
-/// (getenv(3) itself asks as much). The load-time constructor calls it
-/// before `main`; the C ABI documents the same rule for its callers.
-pub(crate) unsafe fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
-    // SAFETY: `name` is NUL-terminated. getenv returns NULL or a pointer into
-    // the environment, which stays valid until the variable is changed; the
-    // caller guarantees that does not happen while the bytes are used.
-    let value = unsafe { libc::getenv(name.as_ptr()) };
-    if value.is_null() {
-        return None;
-    }
-    // SAFETY: a non-NULL getenv result is a NUL-terminated string.
-    let bytes = unsafe { core::ffi::CStr::from_ptr(value) }.to_bytes();
-    (!bytes.is_empty()).then_some(bytes)
 }
 
 /// A detached thread running `main`, with every signal blocked (so that

@@ -174,7 +174,16 @@ pub(crate) fn judge(stamp: &Stamp, parent: pid_t) -> Verdict {
         let stamped = expected;
         return Verdict::alive(Armed::Ancestor { parent, stamped }, expected);
     }
-    if let Some(stamped_at) = stamp.ticks {
+    // Rule 5 by creation order: a pidfs inode number newer than the
+    // stamper's is a process created after it (it inherited the stamp); an
+    // older one predates it (a reaper), whatever the clock tick.
+    let parent_ino = stamp.ino.and_then(|_| sys::pidfs_ino(parent).ok());
+    if let (Some(stamper_ino), Some(parent_ino)) = (stamp.ino, parent_ino) {
+        if parent_ino > stamper_ino {
+            let stamped = expected;
+            return Verdict::alive(Armed::Inherited { parent, stamped }, parent);
+        }
+    } else if let Some(stamped_at) = stamp.ticks {
         let Ok(ours) = sys::proc_stat(Some(parent)) else {
             return unverified(UnverifiedReason::ProcUnreadable);
         };
@@ -189,7 +198,7 @@ pub(crate) fn judge(stamp: &Stamp, parent: pid_t) -> Verdict {
             return unverified(UnverifiedReason::SameTick);
         }
     }
-    match liveness(expected, stamp.ticks, true) {
+    match liveness_of_stamper(stamp, true) {
         Liveness::Dead => Verdict::Gone,
         Liveness::Alive => unverified(UnverifiedReason::StamperElsewhere),
         Liveness::Unknown => unverified(UnverifiedReason::ProcUnreadable),
@@ -247,6 +256,19 @@ fn is_ancestor(wanted: pid_t, pid: pid_t) -> bool {
     false
 }
 
+/// [`liveness`] of the stamp's process, and where the stamp carries its
+/// pidfs inode number, its identity: a living process with another number
+/// under that pid is a reuse, so the stamper is dead.
+pub(crate) fn liveness_of_stamper(stamp: &Stamp, trusted_proc: bool) -> Liveness {
+    match liveness(stamp.pid, stamp.ticks, trusted_proc) {
+        Liveness::Alive if trusted_proc => match (stamp.ino, sys::pidfs_ino(stamp.pid)) {
+            (Some(stamped), Ok(now)) if stamped != now => Liveness::Dead,
+            _ => Liveness::Alive,
+        },
+        other => other,
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Liveness {
     Alive,
@@ -302,6 +324,7 @@ mod tests {
             pid,
             ticks: None,
             watched: None,
+            ino: None,
         }
     }
 
@@ -339,6 +362,7 @@ mod tests {
             pid: i32::MAX,
             ticks: Some(now),
             watched: None,
+            ino: None,
         };
         assert_eq!(judge(&stamp, parent), Verdict::Gone);
         // A stamp written long before our parent started: it inherited it.
@@ -346,6 +370,7 @@ mod tests {
             pid: i32::MAX - 1,
             ticks: Some(0),
             watched: None,
+            ino: None,
         };
         let stamped = i32::MAX - 1;
         assert_eq!(

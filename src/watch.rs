@@ -70,6 +70,8 @@ static OWNER: AtomicI32 = AtomicI32::new(0);
 static STAMP_PID: AtomicI32 = AtomicI32::new(0);
 static STAMP_TICKS: AtomicU64 = AtomicU64::new(NO_TICKS);
 static STAMP_WATCHED: AtomicI32 = AtomicI32::new(0);
+/// The stamp's pidfs inode number (`NO_TICKS` for none).
+static STAMP_INO: AtomicU64 = AtomicU64::new(NO_TICKS);
 const NO_TICKS: u64 = u64::MAX;
 /// The pid the watcher watches (the parent, the stamped ancestor...).
 static WATCHED: AtomicI32 = AtomicI32::new(0);
@@ -210,6 +212,10 @@ pub(crate) fn watch(
                 Ordering::Relaxed,
             );
             STAMP_WATCHED.store(0, Ordering::Relaxed);
+            STAMP_INO.store(
+                sys::pidfs_ino(stamp.pid).unwrap_or(NO_TICKS),
+                Ordering::Relaxed,
+            );
             TREE.store(true, Ordering::Relaxed);
         }
         SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
@@ -232,6 +238,7 @@ pub(crate) fn watch(
     STAMP_PID.store(stamp.pid, Ordering::Relaxed);
     STAMP_TICKS.store(stamp.ticks.unwrap_or(NO_TICKS), Ordering::Relaxed);
     STAMP_WATCHED.store(stamp.watched.unwrap_or(0), Ordering::Relaxed);
+    STAMP_INO.store(stamp.ino.unwrap_or(NO_TICKS), Ordering::Relaxed);
     SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
     GRACE_MS.store(grace_ms, Ordering::Relaxed);
     ABANDONED.store(false, Ordering::Relaxed);
@@ -415,10 +422,12 @@ fn spawn() -> Result<(), c_int> {
 fn handed_stamp() -> Stamp {
     let ticks = STAMP_TICKS.load(Ordering::Relaxed);
     let watched = STAMP_WATCHED.load(Ordering::Relaxed);
+    let ino = STAMP_INO.load(Ordering::Relaxed);
     Stamp {
         pid: STAMP_PID.load(Ordering::Relaxed),
         ticks: (ticks != NO_TICKS).then_some(ticks),
         watched: (watched > 0).then_some(watched),
+        ino: (ino != NO_TICKS).then_some(ino),
     }
 }
 

@@ -308,8 +308,9 @@ fn oracle_pid(v: &[u8]) -> Option<i32> {
         .map(|n| n as i32)
 }
 
-/// PDEATHSIG_PPID: `PID`, `PID:TICKS` or `PID:TICKS:WATCHED`; TICKS any
-/// decimal that fits 64 bits, WATCHED a pid. Gives the pid.
+/// PDEATHSIG_PPID: `PID`, `PID:TICKS`, `PID:TICKS:WATCHED` or
+/// `PID:TICKS:[WATCHED]:INO`; TICKS and INO any decimal that fits 64 bits,
+/// WATCHED a pid (empty only before INO). Gives the pid.
 fn oracle_stamp(v: &[u8]) -> Option<i32> {
     let fields: Vec<&[u8]> = v.split(|&b| b == b':').collect();
     let (pid, rest) = fields.split_first()?;
@@ -318,6 +319,11 @@ fn oracle_stamp(v: &[u8]) -> Option<i32> {
         [] => true,
         [ticks] => ticks_ok(ticks),
         [ticks, watched] => ticks_ok(ticks) && oracle_pid(watched).is_some(),
+        [ticks, watched, ino] => {
+            ticks_ok(ticks)
+                && (watched.is_empty() || oracle_pid(watched).is_some())
+                && ticks_ok(ino)
+        }
         _ => false,
     };
     if ok {

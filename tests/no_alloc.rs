@@ -1,13 +1,15 @@
 //! What the load-time constructor leaves behind: no heap allocation on the
 //! common path, and no file descriptor.
 //!
-//! - In the default (prctl) mode, with `PDEATHSIG_PPID` already set by the
-//!   spawner, the constructor performs no heap allocation: the stamp
-//!   overwrites the inherited value in place. Observed with a malloc
+//! - In the default (prctl) mode the constructor performs no heap
+//!   allocation: with `PDEATHSIG_PPID` already set by the spawner as
+//!   `PID:TICKS`, the stamp overwrites the inherited value in place. Observed with a malloc
 //!   interposer (tests/helpers/alloc_count.c) preloaded after the library,
-//!   which counts every malloc/calloc/realloc/posix_memalign before `main`;
-//!   a control (`PDEATHSIG_PPID` unset, so setenv(3) must add it) shows that
-//!   the counter does see the library's allocations.
+//!   which counts every malloc/calloc/realloc/posix_memalign before `main`.
+//!   A plain-pid or missing `PDEATHSIG_PPID` allocates nothing either (the
+//!   stamp goes into the library's own string). A control (process mode,
+//!   whose pthread_create(3) allocates) shows that the counter does see the
+//!   library's allocations.
 //! - In every mode the constructor leaves no file descriptor open that the
 //!   program did not ask for: the /proc/self/fd listing at the start of
 //!   `main` is compared with and without the library.
@@ -59,10 +61,11 @@ fn constructor_stamps_in_place_without_allocating() {
     let lib = preload_lib();
     let both = format!("{}:{}", lib.display(), counter.display());
     let me = std::process::id();
-    // A stamp as pdeathsig's spawners write it (PID:TICKS), the pid
-    // zero-padded to 10 digits: room for any pid, and ticks of now, which
-    // have as many digits as the child's stamp will (same second).
-    let stamp = format!("{me:010}:{}", boot_ticks());
+    // A stamp as pdeathsig's spawners write it (PID:TICKS::INO), the pid
+    // zero-padded to 10 digits as the library pads it: room for any pid;
+    // ticks of now, which have as many digits as the child's stamp will
+    // (same second), and an inode number padded to 12 digits.
+    let stamp = format!("{me:010}:{}::{:012}", boot_ticks(), 1);
     let armed = [
         ("PDEATHSIG", "TERM".to_string()),
         ("PDEATHSIG_PPID", stamp.clone()),
@@ -91,30 +94,34 @@ fn constructor_stamps_in_place_without_allocating() {
         "stamp {seen:?}"
     );
 
-    // A plain pid (PDEATHSIG_PPID=$$) is shorter than PID:TICKS: the stamp
-    // cannot be written in place, and setenv(3) allocates. Checked, so that
-    // the docs saying so stay true.
+    // A plain pid (PDEATHSIG_PPID=$$) is shorter than PID:TICKS, and an
+    // unset variable has nothing to overwrite: the stamp then lives in the
+    // library's own string (and, unset, in a new environ array it maps),
+    // still without a heap allocation.
     let plain = [
         ("PDEATHSIG", "TERM".to_string()),
         ("PDEATHSIG_PPID", me.to_string()),
     ];
-    let (n, pid, seen) = allocs(&tree, &both, &plain);
-    assert_eq!(stamp_pid(seen.as_bytes()), Some(pid as Pid));
-    assert!(seen.contains(':'), "stamp {seen:?} has no time");
-    assert!(n > baseline, "a longer stamp cannot fit: setenv expected");
-
-    // Control: nothing to overwrite, so setenv(3) must add the variable, and
-    // the counter must see that allocation (else it proves nothing).
     let unset = [("PDEATHSIG", "TERM".to_string())];
-    let (n, pid, seen) = allocs(&tree, &both, &unset);
-    assert_eq!(
-        stamp_pid(seen.as_bytes()),
-        Some(pid as Pid),
-        "stamp added by setenv"
-    );
+    for (case, env) in [("plain pid", &plain[..]), ("unset", &unset[..])] {
+        let (n, pid, seen) = allocs(&tree, &both, env);
+        assert_eq!(stamp_pid(seen.as_bytes()), Some(pid as Pid), "{case}");
+        assert!(seen.contains(':'), "{case}: stamp {seen:?} has no time");
+        assert_eq!(n, baseline, "{case}: the constructor allocated");
+    }
+
+    // Control: process mode starts the watcher thread, and
+    // pthread_create(3) allocates (the thread's TLS vector): the counter
+    // must see that allocation, or it proves nothing.
+    let process = [
+        ("PDEATHSIG", "TERM".to_string()),
+        ("PDEATHSIG_PPID", stamp.clone()),
+        ("PDEATHSIG_MODE", "process".to_string()),
+    ];
+    let (n, _, _) = allocs(&tree, &both, &process);
     assert!(
         n > baseline,
-        "control: setenv's allocation was not observed ({n} vs {baseline})"
+        "control: pthread_create's allocation was not observed ({n} vs {baseline})"
     );
 }
 

@@ -3,6 +3,7 @@
  *
  *   probe         print "<pid> <PR_GET_PDEATHSIG> <PDEATHSIG_PPID or ->" and exit 0
  *   probe pause   print nothing; wait until killed
+ *   probe ppid    print "<getppid()> <PDEATHSIG_PPID or ->" and exit 0
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -14,6 +15,11 @@
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "pause") == 0) {
         for (;;) pause();
+    }
+    if (argc > 1 && strcmp(argv[1], "ppid") == 0) {
+        const char *stamp = getenv("PDEATHSIG_PPID");
+        printf("%d %s\n", (int)getppid(), stamp && *stamp ? stamp : "-");
+        return 0;
     }
     int sig = -1;
     if (prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0) != 0) {

@@ -1,0 +1,115 @@
+/* Test helper: a hot-reload tool's restart (tests/restart_race.rs). It is a
+ * child subreaper, starts PROG, SIGKILLs it after a delay, and then waits for
+ * the orphans PROG left behind (reparented to it) to die.
+ *
+ *   restart [--handoff plain|ticks|none] --delay-us N --wait-ms M -- PROG [ARGS...]
+ *
+ * --handoff   what PROG gets in PDEATHSIG_PPID: this tool's pid (the default),
+ *             its pid and the time as pdeathsig writes it, or nothing
+ * --delay-us  SIGKILL PROG N microseconds after spawning it (0: at once)
+ * --wait-ms   how long the orphans have to die
+ *
+ * Prints one line, "orphans O survivors S": O orphans came back to it, S of
+ * them still lived after M ms (then it SIGKILLs and reaps them). Exits 0, or
+ * 125 on a usage or system error. Everything it started is reaped. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Children of this process (orphans included), from /proc: up to `max`. */
+static int children(pid_t *out, int max) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, pid;
+    while (n < max && fscanf(f, "%d", &pid) == 1) out[n++] = pid;
+    fclose(f);
+    return n;
+}
+
+int main(int argc, char **argv) {
+    const char *handoff = "plain";
+    long delay_us = -1, wait_ms = -1;
+    int i = 1;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--handoff") == 0 && i + 1 < argc) handoff = argv[++i];
+        else if (strcmp(argv[i], "--delay-us") == 0 && i + 1 < argc) delay_us = atol(argv[++i]);
+        else if (strcmp(argv[i], "--wait-ms") == 0 && i + 1 < argc) wait_ms = atol(argv[++i]);
+        else if (strcmp(argv[i], "--") == 0) { i++; break; }
+        else { fprintf(stderr, "restart: bad argument %s\n", argv[i]); return 125; }
+    }
+    if (i >= argc || delay_us < 0 || wait_ms < 0) {
+        fprintf(stderr, "restart: usage: restart [--handoff plain|ticks|none] --delay-us N --wait-ms M -- PROG\n");
+        return 125;
+    }
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) { perror("restart: prctl"); return 125; }
+
+    char value[48];
+    if (strcmp(handoff, "plain") == 0) {
+        snprintf(value, sizeof value, "%d", (int)getpid());
+        setenv("PDEATHSIG_PPID", value, 1);
+    } else if (strcmp(handoff, "ticks") == 0) {
+        struct timespec boot;
+        long hz = sysconf(_SC_CLK_TCK);
+        clock_gettime(CLOCK_BOOTTIME, &boot);
+        unsigned long long ticks = (unsigned long long)boot.tv_sec * (unsigned long long)hz
+            + (unsigned long long)boot.tv_nsec / (1000000000ULL / (unsigned long long)hz);
+        snprintf(value, sizeof value, "%d:%llu", (int)getpid(), ticks);
+        setenv("PDEATHSIG_PPID", value, 1);
+    } else if (strcmp(handoff, "none") == 0) {
+        unsetenv("PDEATHSIG_PPID");
+    } else {
+        fprintf(stderr, "restart: bad --handoff %s (plain, ticks or none)\n", handoff);
+        return 125;
+    }
+
+    pid_t child = fork();
+    if (child < 0) { perror("restart: fork"); return 125; }
+    if (child == 0) {
+        execvp(argv[i], argv + i);
+        perror("restart: exec");
+        _exit(127);
+    }
+    if (delay_us > 0) {
+        struct timespec d = { delay_us / 1000000, (delay_us % 1000000) * 1000 };
+        nanosleep(&d, NULL);
+    }
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+
+    /* The orphans: reap the dead as they die, until none is left or time is up. */
+    int orphans = 0;
+    long deadline = now_ms() + wait_ms;
+    for (;;) {
+        pid_t pid;
+        while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) orphans++;
+        if (pid < 0 && errno == ECHILD) break;
+        if (now_ms() >= deadline) break;
+        usleep(1000);
+    }
+    pid_t left[256];
+    int survivors = children(left, 256);
+    for (int k = 0; k < survivors; k++) kill(left[k], SIGKILL);
+    for (int k = 0; k < survivors; k++) {
+        if (waitpid(left[k], NULL, 0) > 0) orphans++;
+    }
+    /* Anything that was still starting (a fork in flight) is gone now too. */
+    while (waitpid(-1, NULL, 0) > 0) orphans++;
+    printf("orphans %d survivors %d\n", orphans, survivors);
+    return 0;
+}
