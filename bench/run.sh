@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark suite in one command (see BENCHMARKS.md):
-#   bench/run.sh [all|startup|orphans|latency|teardown|arm] [--quick] [--check]
+#   bench/run.sh [all|startup|orphans|restart|latency|teardown|arm] [--quick] [--check]
 # Builds the release C library (what users preload) and the benchmark, runs
 # it, then draws the plots (needs matplotlib: pip install matplotlib; the
 # plots are skipped with a message when it is missing).

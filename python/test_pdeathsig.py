@@ -681,6 +681,28 @@ class InProcessTests(unittest.TestCase):
         self.assertIn("IS armed", str(cm.exception))
         self.assertEqual(pdeathsig.get(), signal.SIGUSR2)
 
+    def test_unverified_is_reported(self):
+        """An expected parent that lives but is no ancestor of ours (a sleep
+        we started) cannot be verified: armed, False, and an
+        UnverifiedWarning. Control: the real parent verifies (True, no
+        warning)."""
+        import warnings
+        other = subprocess.Popen(["sleep", "60"])
+        self.addCleanup(other.wait)
+        self.addCleanup(other.kill)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.assertFalse(pdeathsig.arm_expecting(signal.SIGTERM, other.pid))
+            self.assertFalse(pdeathsig.arm_process(signal.SIGTERM, ppid=other.pid))
+        self.assertEqual([w.category for w in caught], [pdeathsig.UnverifiedWarning] * 2)
+        self.assertIn("could not be verified", str(caught[0].message))
+        self.assertEqual(pdeathsig.get(), signal.SIGTERM)
+        pdeathsig.disarm()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.assertTrue(pdeathsig.arm_expecting(signal.SIGTERM, os.getppid()))
+        self.assertEqual(caught, [])
+
     def test_bad_ppid_in_environment_is_einval(self):
         os.environ["PDEATHSIG_PPID"] = "not-a-pid"
         try:

@@ -340,13 +340,17 @@ impl Stamp {
     }
 
     /// `pid`, stamped now (clock_gettime(2) `CLOCK_BOOTTIME`, no system call
-    /// through the vDSO). A plain pid if the clock cannot be read.
+    /// through the vDSO). A plain pid if the clock cannot be read. When
+    /// `pid` is this process, with its pidfs inode number (Linux 6.9+:
+    /// pidfd_open(2) and fstat(2)).
     pub fn now(pid: pid_t) -> Stamp {
+        let ticks = crate::sys::boot_ticks();
+        let own = ticks.is_some() && pid == crate::sys::getpid();
         Stamp {
             pid,
-            ticks: crate::sys::boot_ticks(),
+            ticks,
             watched: None,
-            ino: None,
+            ino: own.then(|| crate::sys::pidfs_ino(pid).ok()).flatten(),
         }
     }
 

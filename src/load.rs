@@ -3,13 +3,14 @@
 //!
 //! Life before main: only libc calls, no std, no panics; a failure is one
 //! line on stderr and the program goes on. Allocation happens only inside
-//! libc: setenv(3) when the stamp does not fit in place, and
-//! pthread_create(3) in process mode.
+//! libc's pthread_create(3), in process and tree mode; the stamp goes into
+//! `environ` directly (see `rawenv.rs`, `stamp.rs`).
 //!
 //! Under dlopen(3) the constructor runs when the library is loaded, in the
 //! thread that loads it, while other threads of the program may run. The
-//! environment access here (getenv(3), and setenv(3) for the stamp) is then
-//! safe only if no other thread changes the environment meanwhile: the
+//! environment access here (reading `environ`, and writing the stamp into
+//! it) is then safe only if no other thread changes the environment
+//! meanwhile: the
 //! rule getenv(3) and setenv(3) state for any C program, which the README
 //! repeats for programs that dlopen the library with `PDEATHSIG` set.
 

@@ -31,11 +31,9 @@ use crate::{rawenv, sys};
 /// of setenv(3) too). The load-time constructor calls this before
 /// `main` (see `load.rs` on dlopen(3)).
 pub(crate) unsafe fn stamp_own_pid(watched: Option<pid_t>) {
-    let me = sys::getpid();
-    let mut stamp = Stamp::now(me);
+    // With our identity by creation order (pidfs), for our children.
+    let mut stamp = Stamp::now(sys::getpid());
     stamp.watched = watched.filter(|_| stamp.ticks.is_some());
-    // Our identity by creation order, for the verdict of our children.
-    stamp.ino = sys::pidfs_ino(me).ok().filter(|_| stamp.ticks.is_some());
     // SAFETY: the caller's guarantee.
     unsafe { write(&stamp) }
 }

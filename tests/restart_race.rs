@@ -68,6 +68,23 @@ fn restart(
     delay_us: u64,
     wait_ms: u64,
 ) -> (u32, u32) {
+    restart_program(
+        &[shell, "-c", "sleep 30; true"],
+        mode,
+        trial,
+        delay_us,
+        wait_ms,
+    )
+}
+
+/// One restart of `program` (under the library in `mode`, None: without).
+fn restart_program(
+    program: &[&str],
+    mode: Option<&str>,
+    trial: usize,
+    delay_us: u64,
+    wait_ms: u64,
+) -> (u32, u32) {
     let mut tree = Tree::new();
     let tool = c_helper("restart.c", "restart", &[]);
     let mut cmd = tree.command(tool);
@@ -75,14 +92,22 @@ fn restart(
     cmd.args(["--handoff", handoff(trial)])
         .args(["--delay-us", &delay_us.to_string()])
         .args(["--wait-ms", &wait_ms.to_string()])
-        .args(["--", shell, "-c", "sleep 30; true"]);
+        .arg("--")
+        .args(program);
     if let Some(mode) = mode {
         cmd.env("LD_PRELOAD", preload_lib())
             .env("PDEATHSIG", "TERM")
             .env("PDEATHSIG_MODE", mode);
     }
     let mut child = tree.spawn(piped(&mut cmd));
-    let line = read_line(&mut child, Duration::from_millis(wait_ms) + DEATH_TIMEOUT);
+    // The program may print lines of its own first (spawn prints a pid).
+    let mut line = String::new();
+    for _ in 0..3 {
+        line = read_line(&mut child, Duration::from_millis(wait_ms) + DEATH_TIMEOUT);
+        if line.starts_with("orphans") {
+            break;
+        }
+    }
     assert_eq!(
         wait_status(child.id() as Pid, DEATH_TIMEOUT),
         Some(Status::Exited(0)),
@@ -206,4 +231,52 @@ fn one_second_reload_kills_the_grandchild() {
             "{shell} control: without the library sleep should outlive the shell"
         );
     }
+}
+
+/// A static middle (a Go binary such as dlv, here a static C spawner)
+/// cannot load the library, so it never re-stamps: its child would compare
+/// against the tool. The recipe: start it through the exec wrapper with
+/// LD_PRELOAD set, so that the wrapper (prctl mode: the same pid as the
+/// middle after its exec; process mode: the middle's supervisor) stamps
+/// for it. Race trials with the wrapper: no grandchild survives. Control:
+/// the same middle without the wrapper leaks.
+#[test]
+fn static_middle_under_the_exec_wrapper() {
+    preload_lib();
+    let wrapper = env!("CARGO_BIN_EXE_pdeathsig");
+    let middle = c_helper("spawn.c", "spawn-static", &["-static"]);
+    let middle = middle.to_str().unwrap();
+    let wrapped = [wrapper, "--", middle, "--wait", "--", "sleep", "30"];
+    let bare = [middle, "--wait", "--", "sleep", "30"];
+    let mut rng = Rng::new();
+    for mode in ["prctl", "process"] {
+        let mut survivors = 0;
+        for trial in 0..200 {
+            let delay = race_delay(&mut rng);
+            survivors += restart_program(&wrapped, Some(mode), trial, delay, GUARDED_WAIT_MS).1;
+        }
+        eprintln!(
+            "static middle under the wrapper, {mode} mode: {survivors}/200 grandchildren survived"
+        );
+        assert_eq!(
+            survivors, 0,
+            "{mode}: grandchildren outlived the static middle"
+        );
+        for trial in 0..3 {
+            let (orphans, left) =
+                restart_program(&wrapped, Some(mode), trial, 1_000_000, GUARDED_WAIT_MS);
+            assert_eq!(
+                left, 0,
+                "{mode}: killed after 1 s, {left} of {orphans} orphans lived on"
+            );
+        }
+    }
+    let leaked = (0..CONTROL_TRIALS)
+        .filter(|&trial| {
+            let delay = race_delay(&mut rng);
+            restart_program(&bare, Some("prctl"), trial, delay, CONTROL_WAIT_MS).1 > 0
+        })
+        .count();
+    eprintln!("static middle without the wrapper (control): {leaked}/{CONTROL_TRIALS} grandchildren survived");
+    assert!(leaked > 0, "the control never leaked: the race was not run");
 }

@@ -3,7 +3,7 @@
 //! shared machine hits every alternative alike).
 //!
 //! ```text
-//! bench/run.sh [startup|orphans|latency|teardown|arm|all] [--quick] [--check]
+//! bench/run.sh [startup|orphans|restart|latency|teardown|arm|all] [--quick] [--check]
 //! ```
 //!
 //! (`bench/run.sh` builds the release C library first, then runs this.)
@@ -28,6 +28,7 @@
 //! | `arm.rs` | the cost of arming, in process (Rust API) |
 //! | `orphans.rs` | orphan rate: the parent SIGKILLed 0-2 ms after spawning the child |
 //! | `latency.rs` | latency: SIGKILL of the parent to the child gone |
+//! | `restart.rs` | the restart race behind bash: a live tool SIGKILLs its shell 0-3 ms after spawning it |
 //! | `teardown.rs` | teardown of a chain of depth 1-64 started under LD_PRELOAD, per mode |
 
 mod arm;
@@ -36,6 +37,7 @@ mod latency;
 mod modes;
 mod orphans;
 mod proc;
+mod restart;
 mod startup;
 mod stats;
 mod teardown;
@@ -53,11 +55,13 @@ fn main() {
         match arg.as_str() {
             "--quick" => quick = true,
             "--check" => check = true,
-            "startup" | "orphans" | "latency" | "teardown" | "arm" | "all" => what = arg,
+            "startup" | "orphans" | "restart" | "latency" | "teardown" | "arm" | "all" => {
+                what = arg
+            }
             _ => {
                 eprintln!(
                     "pdeathsig-bench: unknown argument {arg:?}; accepted: \
-                     startup|orphans|latency|teardown|arm|all, --quick, --check"
+                     startup|orphans|restart|latency|teardown|arm|all, --quick, --check"
                 );
                 std::process::exit(2);
             }
@@ -111,6 +115,15 @@ fn main() {
             failures.push(format!("{leaked} orphans with the handoff"));
         }
         took("orphans");
+    }
+    if all || what == "restart" {
+        let survived = restart::restart(&ctx, &mut report);
+        if survived > 0 {
+            failures.push(format!(
+                "{survived} grandchildren outlived bash in prctl or process mode"
+            ));
+        }
+        took("restart");
     }
     if all || what == "latency" {
         latency::latency(&ctx, &mut report);

@@ -119,9 +119,18 @@
 // are the same number: from ArmProcess it can also mean a parent outside
 // this PID namespace, where nothing is armed (Get tells the two apart).
 //
+// # Unverified
+//
+// Where the facts cannot be read (a /proc of another PID namespace or with
+// hidepid, a stamped process that lives but is not an ancestor), the
+// library arms against the current parent, sends no signal, and every
+// arming function returns an error wrapping ErrUnverified: armed, as a
+// warning, never silent. Test it with errors.Is(err, pdeathsig.ErrUnverified)
+// before treating err as fatal.
+//
 // # Errors
 //
-// Every error of this package wraps a syscall.Errno and reads
+// Every error of this package but ErrUnverified wraps a syscall.Errno and reads
 // "pdeathsig: FUNC: [DETAIL: ]ERRNO TEXT", for example
 // "pdeathsig: ArmExpecting: parent pid 0: want a positive pid: invalid
 // argument". Test it with errors.Is (errors.Is(err, syscall.ESRCH)) or get

@@ -10,6 +10,7 @@ package pdeathsig
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"syscall"
@@ -26,9 +27,21 @@ func fail(fn string, errno error, detail string) error {
 	return fmt.Errorf("pdeathsig: %s: %w", fn, errno)
 }
 
+// ErrUnverified is wrapped by the error an arming function returns when it
+// armed but could not verify that the expected parent (tree mode: the
+// anchor) is alive: /proc unreadable or another PID namespace's, or the
+// stamped process alive but not an ancestor. The guard is armed against the
+// current parent and no signal was sent; the C library returns
+// PDEATHSIG_UNVERIFIED and its load-time constructor prints the same on
+// stderr. Treat it as a warning: errors.Is(err, pdeathsig.ErrUnverified).
+var ErrUnverified = errors.New("armed, but the parent could not be verified alive (no signal sent)")
+
 // check turns the C library's -1/errno convention into nil or an error of
-// fn (see fail).
+// fn (see fail); PDEATHSIG_UNVERIFIED into an error wrapping ErrUnverified.
 func check(fn string, rc C.int, err error) error {
+	if rc == C.PDEATHSIG_UNVERIFIED {
+		return fail(fn, ErrUnverified, "")
+	}
 	if rc != -1 {
 		return nil
 	}
@@ -84,8 +97,9 @@ func graceMillis(fn string, grace time.Duration) (C.uint, error) {
 // prctl mode the setting belongs to the calling OS thread (see "Threads" in
 // the package documentation).
 //
-// Returns nil when armed, or an error wrapping a syscall.Errno (see
-// "Errors" in the package documentation): syscall.EINVAL for a signal
+// Returns nil when armed, an error wrapping ErrUnverified when armed but
+// the parent could not be verified, or an error wrapping a syscall.Errno
+// (see "Errors" in the package documentation): syscall.EINVAL for a signal
 // outside 1..31 and SIGRTMIN..SIGRTMAX (34..64 with glibc: 32 and 33 are
 // refused) or a bad PDEATHSIG_PPID (nothing armed),
 // syscall.ESRCH when the parent had already died and this process survived
@@ -133,8 +147,8 @@ func ArmExpecting(sig syscall.Signal, ppid int) error {
 // PR_SET_PDEATHSIG(2const).
 func ArmFromEnv() (bool, error) {
 	rc, err := C.arm_parent_death_signal_from_env()
-	if rc == -1 {
-		return false, check("ArmFromEnv", rc, err)
+	if rc == -1 || rc == C.PDEATHSIG_UNVERIFIED {
+		return rc != -1, check("ArmFromEnv", rc, err)
 	}
 	return rc == 1, nil
 }

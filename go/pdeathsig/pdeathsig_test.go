@@ -558,9 +558,10 @@ func TestPreloadArmsCgoBinary(t *testing.T) {
 	// Observed with Go 1.19 and glibc 2.36: the constructor's stamp of
 	// PDEATHSIG_PPID=<own pid>[:...] is visible to os.Getenv, so Go's own
 	// children inherit the right stamp. The library may append fields after
-	// the pid (PID:TICKS[:WATCHED]); only the pid is checked here.
+	// the pid (PID:TICKS[:WATCHED][:INO]) and pad the pid with zeros; only
+	// the pid's value is checked here.
 	t.Logf("cgo binary under LD_PRELOAD: os.Getenv(PDEATHSIG_PPID) = %s (own pid %d)", envPPID, pid)
-	if stamped := strings.SplitN(envPPID, ":", 2)[0]; stamped != strconv.Itoa(pid) {
+	if stamped, err := strconv.Atoi(strings.SplitN(envPPID, ":", 2)[0]); err != nil || stamped != pid {
 		t.Errorf("os.Getenv(PDEATHSIG_PPID) = %s, want the process's own pid %d (then optional :fields)", envPPID, pid)
 	}
 	r.killParent(t)
@@ -885,6 +886,33 @@ func TestArmIgnoredSignalReported(t *testing.T) {
 	}
 	if sig, err := pdeathsig.Get(); err != nil || sig != syscall.SIGUSR2 {
 		t.Errorf("Get() = %v, %v; want SIGUSR2 armed despite the error", sig, err)
+	}
+}
+
+// An expected parent that lives but is no ancestor of ours (a sleep we
+// started) cannot be verified: armed, and the error wraps ErrUnverified,
+// in prctl and process mode. Control: the real parent verifies (nil).
+func TestUnverifiedIsReported(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer pdeathsig.Disarm()
+	other := exec.Command("sleep", "60")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { other.Process.Kill(); other.Wait() }()
+	pid := other.Process.Pid
+	if err := pdeathsig.ArmExpecting(syscall.SIGTERM, pid); !errors.Is(err, pdeathsig.ErrUnverified) {
+		t.Errorf("ArmExpecting(SIGTERM, %d) of a live non-ancestor = %v, want ErrUnverified", pid, err)
+	} else if !strings.HasPrefix(err.Error(), "pdeathsig: ArmExpecting: ") {
+		t.Errorf("message %q does not start with %q", err, "pdeathsig: ArmExpecting: ")
+	}
+	if err := pdeathsig.ArmExpecting(syscall.SIGTERM, os.Getppid()); err != nil {
+		t.Errorf("control: ArmExpecting(SIGTERM, getppid()) = %v, want nil", err)
+	}
+	pdeathsig.Disarm()
+	if err := pdeathsig.ArmProcessExpecting(syscall.SIGTERM, pid); !errors.Is(err, pdeathsig.ErrUnverified) {
+		t.Errorf("ArmProcessExpecting(SIGTERM, %d) = %v, want ErrUnverified", pid, err)
 	}
 }
 

@@ -66,7 +66,11 @@ A signal this process ignores (``SIG_IGN``, inherited or set) is armed all
 the same but would do nothing: the arming functions then raise ``OSError``
 with ``errno.ENOTSUP`` although the signal *is* armed (:func:`get` reports
 it), unless a grace period follows it, whose SIGKILL still ends the process.
-Bad input is ``EINVAL`` and arms nothing: a signal outside 1..31 and
+Where the facts cannot be read (a ``/proc`` of another PID namespace or with
+``hidepid``, a stamped process alive but not an ancestor), the library arms
+against the current parent and sends no signal: the arming functions then
+return ``False`` instead of ``True`` and issue an :class:`UnverifiedWarning`,
+so the case is never silent. Bad input is ``EINVAL`` and arms nothing: a signal outside 1..31 and
 SIGRTMIN..SIGRTMAX (so 32 and 33 too), or an explicit pid that is not
 positive (``None`` is the default; the C library's 0 is not taken here).
 """
@@ -78,11 +82,13 @@ import errno as _errno
 import math as _math
 import os
 import signal as _signal
+import warnings as _warnings
 from typing import Iterator, Optional, Tuple, Union
 
 __all__ = [
     "LIBRARY_ENV",
     "LibraryNotFound",
+    "UnverifiedWarning",
     "arm",
     "arm_expecting",
     "arm_from_env",
@@ -215,6 +221,21 @@ _IGNORED_HINT = ("the signal IS armed, but this process ignores it (SIG_IGN), so
                  "a grace period (process and tree mode)")
 
 
+_VERIFIED = 0
+
+#: What the C library's arming functions return when they armed but could
+#: not verify the parent (PDEATHSIG_UNVERIFIED in pdeathsig.h).
+_UNVERIFIED = 2
+
+
+class UnverifiedWarning(RuntimeWarning):
+    """Armed, but the expected parent (tree mode: the anchor) could not be
+    verified alive: ``/proc`` unreadable or another PID namespace's, or the
+    stamped process alive but not an ancestor. The guard is armed against the
+    current parent and no signal was sent. The arming functions then return
+    ``False`` and issue this warning, so the case is never silent."""
+
+
 def _check(rc: int, call: str, einval_hint: Optional[str] = None,
            enotsup_hint: Optional[str] = None) -> int:
     """Raise OSError(errno, message) for rc == -1; the message names the
@@ -233,6 +254,10 @@ def _check(rc: int, call: str, einval_hint: Optional[str] = None,
         }.get(err)
         message = os.strerror(err) + " (" + call + (": " + hint if hint else "") + ")"
         raise OSError(err, message)
+    if rc == _UNVERIFIED:
+        _warnings.warn(UnverifiedWarning(
+            "%s: armed, but the parent could not be verified alive "
+            "(no signal sent; the library's stderr line says why)" % call), stacklevel=3)
     return rc
 
 
@@ -256,13 +281,15 @@ def _signame(sig: int) -> str:
         return str(sig)
 
 
-def arm(sig: int = _signal.SIGTERM) -> None:
+def arm(sig: int = _signal.SIGTERM) -> bool:
     """Ask for ``sig`` when the parent dies, and close the race with a parent
     that already died: the expected parent is ``PDEATHSIG_PPID`` from the
     environment or, when unset, the parent seen when the library was loaded
     (at import). If that parent is gone, ``sig`` is sent to this process at
     once, as the kernel would have.
 
+    Returns ``True`` when armed and verified, ``False`` when armed but the
+    parent could not be verified (with an :class:`UnverifiedWarning`).
     Raises ``OSError`` with the errno: ``EINVAL`` for a signal outside
     1..31 and SIGRTMIN..SIGRTMAX (32 and 33 are refused) or a bad
     ``PDEATHSIG_PPID`` (nothing armed); ``ESRCH`` (``ProcessLookupError``)
@@ -274,13 +301,13 @@ def arm(sig: int = _signal.SIGTERM) -> None:
     prctl(PR_SET_PDEATHSIG): see PR_SET_PDEATHSIG(2const).
     """
     sig = _c_int(sig, "signal")
-    _check(_lib.arm_parent_death_signal(sig),
+    return _VERIFIED == _check(_lib.arm_parent_death_signal(sig),
            "arm_parent_death_signal(%s)" % _signame(sig),
            _EINVAL_SIGNAL + _PPID_ENV_HINT % os.environ.get("PDEATHSIG_PPID"),
            _IGNORED_HINT)
 
 
-def arm_expecting(sig: int, ppid: int) -> None:
+def arm_expecting(sig: int, ppid: int) -> bool:
     """:func:`arm` with the expected parent pid given explicitly instead of
     read from ``PDEATHSIG_PPID``; a ppid that is not positive is ``EINVAL``
     (use :func:`arm` for the default). Other errors as for :func:`arm`.
@@ -289,7 +316,7 @@ def arm_expecting(sig: int, ppid: int) -> None:
     """
     sig = _c_int(sig, "signal")
     ppid = _positive_pid(ppid, "parent pid")
-    _check(_lib.arm_parent_death_signal_expecting(sig, ppid),
+    return _VERIFIED == _check(_lib.arm_parent_death_signal_expecting(sig, ppid),
            "arm_parent_death_signal_expecting(%s, %d)" % (_signame(sig), ppid),
            _EINVAL_SIGNAL, _IGNORED_HINT)
 
@@ -319,7 +346,7 @@ def arm_from_env() -> bool:
                   % tuple(os.environ.get(name) for name in (
                       "PDEATHSIG", "PDEATHSIG_PPID", "PDEATHSIG_MODE", "PDEATHSIG_GRACE")),
                   "the signal IS armed, but this process ignores it (SIG_IGN), or the "
-                  "parent is outside this PID namespace (process mode)") == 1
+                  "parent is outside this PID namespace (process mode)") in (1, _UNVERIFIED)
 
 
 def _grace_ms(grace: object) -> int:
@@ -350,7 +377,7 @@ def arm_process(
     sig: int = _signal.SIGTERM,
     ppid: Optional[int] = None,
     grace: Union[None, int, float, _datetime.timedelta] = None,
-) -> None:
+) -> bool:
     """Process mode: ask for ``sig`` when the parent *process* has exited,
     not when the parent's thread that started this process exits (which is
     when the kernel fires :func:`arm`). No prctl is made: the C library opens
@@ -386,14 +413,14 @@ def arm_process(
     pidfd_open(2), poll(2), pthread_create(3), and PR_SET_PDEATHSIG(2const)
     for the thread-exit behaviour it avoids.
     """
-    _arm_watcher("process", sig, ppid, grace)
+    return _arm_watcher("process", sig, ppid, grace)
 
 
 def arm_tree(
     sig: int = _signal.SIGTERM,
     anchor: Optional[int] = None,
     grace: Union[None, int, float, _datetime.timedelta] = None,
-) -> None:
+) -> bool:
     """Tree mode: ask for ``sig`` when the tree's *anchor* exits, whoever
     this process's parent is. The anchor is ``anchor`` (a positive pid) or,
     when None, the process named in ``PDEATHSIG_PPID`` (the tool that
@@ -434,10 +461,10 @@ def arm_tree(
     arm_parent_tree_death_signal_with_grace() of libpdeathsig: see
     pidfd_open(2) and pthread_atfork(3).
     """
-    _arm_watcher("tree", sig, anchor, grace)
+    return _arm_watcher("tree", sig, anchor, grace)
 
 
-def _arm_watcher(mode: str, sig: object, pid: object, grace: object) -> None:
+def _arm_watcher(mode: str, sig: object, pid: object, grace: object) -> bool:
     """arm_process (mode "process", pid the parent) or arm_tree (mode
     "tree", pid the anchor): checks the arguments, picks the C function."""
     sig = _c_int(sig, "signal")
@@ -471,10 +498,10 @@ def _arm_watcher(mode: str, sig: object, pid: object, grace: object) -> None:
         if armed != sig:
             enotsup = "the parent is outside this PID namespace; nothing armed"
         ctypes.set_errno(_errno.EOPNOTSUPP)
-    _check(rc, call, einval, enotsup)
+    return _VERIFIED == _check(rc, call, einval, enotsup)
 
 
-def rearm() -> None:
+def rearm() -> bool:
     """Arm again what the last successful arming in this process armed (same
     signal, expected parent, mode and grace), with the same race check. Call
     it after dropping privileges: ``os.setuid``, ``os.setgid`` and any change
@@ -491,7 +518,7 @@ def rearm() -> None:
     Wraps rearm_parent_death_signal() of libpdeathsig, see
     PR_SET_PDEATHSIG(2const) and pidfd_open(2).
     """
-    _check(_lib.rearm_parent_death_signal(), "rearm_parent_death_signal()",
+    return _VERIFIED == _check(_lib.rearm_parent_death_signal(), "rearm_parent_death_signal()",
            "nothing was armed in this process before",
            "the signal IS armed, but this process ignores it (SIG_IGN), or the "
            "parent is outside this PID namespace (process mode)")

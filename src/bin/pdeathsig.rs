@@ -486,9 +486,10 @@ fn cannot_run(program: &OsStr, err: &std::io::Error) -> ExitCode {
 /// prctl mode: become PROGRAM (the setting and the pid survive the exec).
 fn exec_program(invocation: &Invocation) -> ExitCode {
     let mut command = Command::new(&invocation.program);
-    command
-        .args(&invocation.args)
-        .env(PDEATHSIG_PPID, std::process::id().to_string());
+    command.args(&invocation.args).env(
+        PDEATHSIG_PPID,
+        Stamp::now(std::process::id() as pid_t).to_string(),
+    );
     let sigpipe_ignored = CALLER_IGNORES_SIGPIPE.load(Ordering::Relaxed);
     // std sets SIGPIPE to SIG_DFL for the new program (and keeps the signal
     // mask, the caller's), then runs this hook just before execvp: SIGPIPE
