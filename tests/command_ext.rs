@@ -275,12 +275,18 @@ fn env_seen(configure: impl FnOnce(&mut Command) -> &mut Command) -> String {
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .unwrap_or_else(|| "-".into())
     };
-    // pdeathsig's spawners write PID:TICKS (ticks: when); shown as PID.
+    // pdeathsig's spawners write PID:TICKS (ticks: when), and with pidfs
+    // PID:TICKS::INO (the spawner's inode number); shown as PID.
     let stamp = value("PDEATHSIG_PPID");
     let fields: Vec<&str> = stamp.split(':').collect();
+    let numbers = |f: &[&str]| f.iter().all(|f| f.parse::<u64>().is_ok());
     assert!(
-        stamp == "-" || (fields.len() == 2 && fields.iter().all(|f| f.parse::<u64>().is_ok())),
-        "PDEATHSIG_PPID={stamp}: not PID:TICKS"
+        stamp == "-"
+            || (fields.len() == 2 && numbers(&fields))
+            || (fields.len() == 4
+                && fields[2].is_empty()
+                && numbers(&[fields[0], fields[1], fields[3]])),
+        "PDEATHSIG_PPID={stamp}: not PID:TICKS or PID:TICKS::INO"
     );
     let seen = format!(
         "{} {} {}",

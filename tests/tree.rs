@@ -177,6 +177,17 @@ fn child_of_subshell_dies_with_root_in_process_mode() {
     // The subshell outlives the root (never armed) and comes back to this
     // subreaper as a zombie: tracked, so that cleanup reaps it.
     tree.track(parent_of(leaf).unwrap());
+    // Armed first (its watcher thread runs): comm changes at exec, before
+    // the constructor; a root killed earlier is a different case (the leaf
+    // then judges a dead stamper and a live younger parent, see verdict.rs).
+    let deadline = std::time::Instant::now() + DEATH_TIMEOUT;
+    while std::fs::read_dir(format!("/proc/{leaf}/task")).map_or(0, |d| d.count()) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leaf's watcher never started"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     kill_reap(parent.id() as Pid);
     assert!(
         wait_gone(leaf, DEATH_TIMEOUT),

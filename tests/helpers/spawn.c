@@ -4,6 +4,7 @@
  *   spawn [--handoff | --no-handoff] [--export-pid VAR] [--die-after-us N] [--wait] -- PROG [ARGS...]
  *
  * --handoff        export PDEATHSIG_PPID=<own pid> to the child (the protocol)
+ * --handoff-stamp  export it as the library writes it (PID:TICKS::INO)
  * --no-handoff     remove PDEATHSIG_PPID from the child's environment
  * --export-pid VAR export VAR=<own pid> to the child (for children that take
  *                  the expected parent explicitly)
@@ -22,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,8 +70,19 @@ int main(int argc, char **argv) {
             clock_gettime(CLOCK_BOOTTIME, &boot);
             unsigned long long ticks = (unsigned long long)boot.tv_sec * (unsigned long long)hz
                 + (unsigned long long)boot.tv_nsec / (1000000000ULL / (unsigned long long)hz);
-            char buf[48];
-            snprintf(buf, sizeof buf, "%d:%llu", (int)self, ticks);
+            /* As the library stamps: the pid padded to 10 digits and, with
+             * pidfs (Linux 6.9+), the stamper's inode number, so that the
+             * child's own stamp fits in place. */
+            char buf[80];
+            unsigned long long ino = 0;
+            int fd = (int)syscall(SYS_pidfd_open, self, 0);
+            struct stat st;
+            if (fd >= 0 && fstat(fd, &st) == 0) ino = (unsigned long long)st.st_ino;
+            if (fd >= 0) close(fd);
+            if (ino > 1)
+                snprintf(buf, sizeof buf, "%010d:%llu::%llu", (int)self, ticks, ino);
+            else
+                snprintf(buf, sizeof buf, "%d:%llu", (int)self, ticks);
             setenv("PDEATHSIG_PPID", buf, 1);
         } else if (handoff == -1) {
             unsetenv("PDEATHSIG_PPID");

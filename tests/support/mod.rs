@@ -631,3 +631,16 @@ pub fn kill_parent_then_wait(
     parent.wait().unwrap();
     wait_status(child, wait)
 }
+
+/// Does this kernel give pidfds their own inodes (pidfs, Linux 6.9+), which
+/// the library's stamps carry as the stamper's identity?
+pub fn pidfs() -> bool {
+    let Some(fd) = pidfd(std::process::id() as Pid) else {
+        return false;
+    };
+    // SAFETY: a zeroed statfs is a valid output buffer for fstatfs.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is open for the call; `fs` is a live output buffer.
+    let rc = unsafe { libc::fstatfs(fd.as_raw_fd(), &mut fs) };
+    rc == 0 && fs.f_type as i64 == 0x5049_4446
+}
