@@ -50,6 +50,7 @@ PR_SET_CHILD_SUBREAPER = 36  # see PR_SET_CHILD_SUBREAPER(2const)
 # (arm_tree, the anchor from PDEATHSIG_PPID unless given);
 # treeign:SIG:ANCHOR:SECONDS (ignores SIG: arm_tree must report ENOTSUP with
 # SIG armed, then arm_tree with that grace must succeed);
+# treedetach:SIG:ANCHOR (os.setsid(), then arm_tree: a detached child);
 # treefork:SIG:ANCHOR and processfork:SIG (arm_tree or arm_process, then
 # start a multiprocessing child with the "fork" start method, which sleeps;
 # prints "fork PID" before "armed"). In the watcher modes rearm() must fail
@@ -89,6 +90,9 @@ if mode[0] not in ("none", "TERM", "KILL"):
             pdeathsig.arm_process(sig, grace=float(mode[2]))
     elif mode[0] == "tree":
         pdeathsig.arm_tree(sig, anchor=int(mode[2]) if len(mode) > 2 else None)
+    elif mode[0] == "treedetach":
+        os.setsid()
+        pdeathsig.arm_tree(sig, anchor=int(mode[2]))
     elif mode[0] == "treeign":
         signal.signal(sig, signal.SIG_IGN)
         ignored_is_enotsup(lambda: pdeathsig.arm_tree(sig, anchor=int(mode[2])), sig)
@@ -456,8 +460,9 @@ def start_anchor(test):
 
 
 class TreeModeTests(unittest.TestCase):
-    """arm_tree: the child watches the tree's anchor, a `sleep 600` that is
-    NOT its parent."""
+    """arm_tree: the child follows its parent and the tree's anchor, a
+    `sleep 600` that is NOT its parent, and the anchor only once it has
+    detached."""
 
     def setUp(self):
         self.addCleanup(cleanup)
@@ -469,35 +474,65 @@ class TreeModeTests(unittest.TestCase):
         self.assertIsNone(wait_reap(pid, seconds), why)
         self.assertTrue(alive(pid), why)
 
-    def test_tree_child_follows_anchor(self):
-        """The child keeps living when its own parent is SIGKILLed (it
-        becomes an orphan of this subreaper) while the anchor lives, and
-        dies of SIGTERM when the anchor is SIGKILLed. The anchor as a plain
-        pid and as PID:TICKS in PDEATHSIG_PPID, and explicit (the parent's
-        own handoff must not count). The control: a prctl-mode child (arm)
-        dies when its parent exits, the anchor alive."""
+    def assert_died_parent_alive(self, run, sig):
+        """run.child ends (of sig) while its parent lives; then the parent
+        is killed so that the zombie comes to this subreaper, and reaped."""
+        deadline = time.monotonic() + DEATH_TIMEOUT
+        while alive(run.child):
+            self.assertLess(time.monotonic(), deadline, "the child is still alive")
+            time.sleep(0.005)
+        self.assertIsNone(run.parent.poll(), "the child's parent died first: proves nothing")
+        run.kill_parent()
+        self.assert_died_by(run.child, sig)
+
+    def test_tree_child_dies_with_parent_or_anchor(self):
+        """The child dies of SIGTERM when the anchor is SIGKILLed while its
+        parent lives, and when its parent is SIGKILLed while the anchor
+        lives. The anchor as a plain pid and as PID:TICKS in PDEATHSIG_PPID,
+        and explicit (the parent's own handoff must not count). The
+        control: a process-mode child (arm_process) lives on when the anchor
+        dies, its parent alive."""
         anchor, _ = start_anchor(self)
-        run = self.start("TERM")
+        run = self.start("process:TERM")
         run.line("armed ")
+        anchor.kill()
+        anchor.wait(timeout=DEATH_TIMEOUT)
+        self.assert_lives(run.child, 0.5, "control: the process-mode child followed the anchor")
         run.kill_parent()
         self.assert_died_by(run.child, signal.SIGTERM)
-        self.assertIsNone(anchor.poll(), "the anchor died: the control proves nothing")
 
         for how in ("PDEATHSIG_PPID=PID", "PDEATHSIG_PPID=PID:TICKS", "anchor=PID"):
-            with self.subTest(anchor=how):
-                anchor, stamp = start_anchor(self)
-                if how == "anchor=PID":
-                    run = self.start("tree:TERM:%d" % anchor.pid)
-                else:
-                    value = stamp if how.endswith("TICKS") else str(anchor.pid)
-                    run = self.start("tree:TERM", ["--anchor=" + value])
-                self.assertEqual(int(run.line("armed ").split()[1]), signal.SIGTERM)
-                run.kill_parent()
-                self.assert_lives(run.child, 0.5,
-                                  "the tree-mode child died with its parent, the anchor alive")
-                anchor.kill()
-                anchor.wait(timeout=DEATH_TIMEOUT)
-                self.assert_died_by(run.child, signal.SIGTERM)
+            for killed in ("anchor", "parent"):
+                with self.subTest(anchor=how, killed=killed):
+                    anchor, stamp = start_anchor(self)
+                    if how == "anchor=PID":
+                        run = self.start("tree:TERM:%d" % anchor.pid)
+                    else:
+                        value = stamp if how.endswith("TICKS") else str(anchor.pid)
+                        run = self.start("tree:TERM", ["--anchor=" + value])
+                    self.assertEqual(int(run.line("armed ").split()[1]), signal.SIGTERM)
+                    if killed == "anchor":
+                        anchor.kill()
+                        anchor.wait(timeout=DEATH_TIMEOUT)
+                        self.assert_died_parent_alive(run, signal.SIGTERM)
+                    else:
+                        run.kill_parent()
+                        self.assert_died_by(run.child, signal.SIGTERM)
+                        self.assertIsNone(anchor.poll(), "the anchor died: proves nothing")
+
+    def test_tree_detached_child_follows_the_anchor_only(self):
+        """A child that has detached (os.setsid() before arm_tree) lives on
+        when its parent is SIGKILLed, the anchor alive, and dies of SIGTERM
+        with the anchor. test_tree_child_dies_with_parent_or_anchor is the
+        control: without setsid the same child dies with its parent."""
+        anchor, _ = start_anchor(self)
+        run = self.start("treedetach:TERM:%d" % anchor.pid)
+        self.assertEqual(int(run.line("armed ").split()[1]), signal.SIGTERM)
+        run.kill_parent()
+        self.assert_lives(run.child, 0.5, "the detached child died with its parent")
+        anchor.kill()
+        anchor.wait(timeout=DEATH_TIMEOUT)
+        self.assert_died_by(run.child, signal.SIGTERM)
 
     def test_tree_anchor_already_dead(self):
         """The race: the anchor is dead (killed and reaped) before the child
@@ -528,35 +563,37 @@ class TreeModeTests(unittest.TestCase):
     def test_tree_ignored_signal_escalates(self):
         """SIGTERM ignored before arm_tree: ENOTSUP with the signal armed
         (checked in the child), then with a 0.2 s grace no error, and the
-        child dies of the SIGKILL after the grace when the anchor dies, not
-        before."""
+        child dies of the SIGKILL after the grace when the anchor dies."""
         anchor, _ = start_anchor(self)
         run = self.start("treeign:TERM:%d:0.2" % anchor.pid)
         self.assertEqual(int(run.line("armed ").split()[1]), signal.SIGTERM)
-        run.kill_parent()
-        self.assert_lives(run.child, 0.3,
-                          "the tree-mode child died with its parent, the anchor alive")
+        self.assert_lives(run.child, 0.3, "the tree-mode child died, its parent and anchor alive")
         anchor.kill()
         anchor.wait(timeout=DEATH_TIMEOUT)
         self.assert_died_by(run.child, signal.SIGKILL)
 
     def test_fork_child_has_its_own_watcher(self):
         """A multiprocessing child (start method "fork") of a process armed
-        with arm_tree gets a watcher of its own: it outlives its parent
-        (the armed child, SIGKILLed) while the anchor lives, and dies of
-        SIGTERM when the anchor is SIGKILLed."""
+        with arm_tree gets a watcher of its own: it dies of SIGTERM when its
+        parent (the armed child) is SIGKILLed, the anchor alive; and with
+        the anchor when that dies. test_fork_child_unguarded_in_process_mode
+        is the control."""
         anchor, _ = start_anchor(self)
         run = self.start("treefork:TERM:%d" % anchor.pid)
         worker = int(run.line("fork ").split()[1])
         self.assertEqual(int(run.line("armed ").split()[1]), signal.SIGTERM)
         run.kill_parent()
-        self.assert_lives(run.child, 0.3, "the armed child died with its parent")
-        os.kill(run.child, signal.SIGKILL)
-        self.assert_died_by(run.child, signal.SIGKILL)
-        self.assert_lives(worker, 0.3, "the fork child died with its parent, the anchor alive")
+        self.assert_died_by(run.child, signal.SIGTERM)
+        self.assert_died_by(worker, signal.SIGTERM)
+        self.assertIsNone(anchor.poll(), "the anchor died: proves nothing")
+
+        run = self.start("treefork:TERM:%d" % anchor.pid)
+        worker = int(run.line("fork ").split()[1])
+        run.line("armed ")
         anchor.kill()
         anchor.wait(timeout=DEATH_TIMEOUT)
         self.assert_died_by(worker, signal.SIGTERM)
+        self.assert_died_parent_alive(run, signal.SIGTERM)
 
     def test_fork_child_unguarded_in_process_mode(self):
         """The control: in process mode (arm_process) the watcher does not

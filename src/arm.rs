@@ -228,15 +228,53 @@ pub fn arm_parent_death_signal_with(options: &Options) -> Result<Armed, Error> {
             return Err(Error::GraceNeedsProcessMode);
         }
     }
+    if let Some(pid) = options.parent.filter(|&pid| pid <= 0) {
+        return Err(Error::InvalidParentPid(pid));
+    }
+    let exported = environ::exported_stamp()?;
+    if options.mode == Mode::Tree {
+        // Options::parent names the anchor; the parent is the exported
+        // stamp's, as in process mode.
+        let anchor = match options.parent {
+            Some(pid) => Some(environ::Anchor {
+                pid,
+                ..Default::default()
+            }),
+            None => environ::exported_anchor()?,
+        };
+        let stamp = exported.unwrap_or_else(|| Stamp::pid(load_time_parent()));
+        let anchor = tree_anchor(anchor, exported);
+        return arm_checked_options(sig, &stamp, options.mode, options.grace, Some(anchor));
+    }
     let stamp = match options.parent {
-        Some(pid) if pid <= 0 => return Err(Error::InvalidParentPid(pid)),
         Some(pid) => Stamp::pid(pid),
-        None => match environ::exported_stamp()? {
-            Some(stamp) => stamp,
-            None => Stamp::pid(load_time_parent()),
-        },
+        None => exported.unwrap_or_else(|| Stamp::pid(load_time_parent())),
     };
-    arm_checked_options(sig, &stamp, options.mode, options.grace)
+    arm_checked_options(sig, &stamp, options.mode, options.grace, None)
+}
+
+/// Tree mode's anchor: the one given (explicit, or `PDEATHSIG_ANCHOR` as
+/// the parent passed it on), else the process the spawner's stamp names
+/// (the handoff: the tool that exported its pid), else this process
+/// itself, the tree's first. Known to have started by now (`TICKS`), so
+/// that a later reuse of its pid is not taken for it.
+fn tree_anchor(given: Option<environ::Anchor>, exported: Option<Stamp>) -> environ::Anchor {
+    let mut anchor = given.unwrap_or_else(|| match exported {
+        Some(stamp) => environ::Anchor {
+            pid: stamp.pid,
+            ticks: stamp.ticks,
+            ino: stamp.ino,
+            ..Default::default()
+        },
+        None => environ::Anchor {
+            pid: sys::getpid(),
+            ..Default::default()
+        },
+    });
+    if anchor.ticks.is_none() {
+        anchor.ticks = sys::boot_ticks();
+    }
+    anchor
 }
 
 /// Arms validated options against `stamp` and remembers them for
@@ -248,13 +286,15 @@ fn arm_checked_options(
     stamp: &Stamp,
     mode: Mode,
     grace: Option<Duration>,
+    anchor: Option<environ::Anchor>,
 ) -> Result<Armed, Error> {
     let armed = match mode {
         Mode::Prctl => arm_and_check(sig, stamp)?,
-        Mode::Process | Mode::Tree => watch::watch(sig, stamp, grace, mode)?,
+        Mode::Process | Mode::Tree => watch::watch(sig, stamp, grace, mode, anchor)?,
     };
     LAST_SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
-    LAST_EXPECTED.store(stamp.pid, Ordering::Relaxed);
+    // Tree mode re-arms against the same anchor, the others the same parent.
+    LAST_EXPECTED.store(anchor.map_or(stamp.pid, |a| a.pid), Ordering::Relaxed);
     let mode_code = match mode {
         Mode::Prctl => 0,
         Mode::Process => 1,
@@ -386,7 +426,8 @@ fn arm_from_config(config: environ::EnvConfig) -> Result<Option<Armed>, Error> {
     let stamp = config
         .stamp
         .unwrap_or_else(|| Stamp::pid(load_time_parent()));
-    arm_checked_options(sig, &stamp, config.mode, config.grace).map(Some)
+    let anchor = (config.mode == Mode::Tree).then(|| tree_anchor(config.anchor, config.stamp));
+    arm_checked_options(sig, &stamp, config.mode, config.grace, anchor).map(Some)
 }
 
 /// The signal armed for this process, `None` when nothing is armed.

@@ -43,6 +43,11 @@ pub const PDEATHSIG_PPID: &str = "PDEATHSIG_PPID";
 #[doc(alias = "pidfd_open")]
 pub const PDEATHSIG_MODE: &str = "PDEATHSIG_MODE";
 
+/// Tree mode's anchor, as the tree's processes pass it on to their
+/// children: `PID:TICKS:INO:SESSION:FLAGS` (see `Anchor`). Written by the
+/// library in tree mode; a spawner sets `PDEATHSIG_PPID` instead.
+pub const PDEATHSIG_ANCHOR: &str = "PDEATHSIG_ANCHOR";
+
 /// Name of the variable giving the grace period of the escalation: after
 /// the parent died and the signal was sent, a process still alive after
 /// this delay gets SIGKILL. `500ms`, `5s` or `5` (seconds); whole numbers
@@ -63,6 +68,8 @@ pub(crate) const PDEATHSIG_PPID_C: &CStr = c"PDEATHSIG_PPID";
 const PDEATHSIG_MODE_C: &CStr = c"PDEATHSIG_MODE";
 #[cfg(any(feature = "auto-arm", not(feature = "std")))]
 const PDEATHSIG_GRACE_C: &CStr = c"PDEATHSIG_GRACE";
+#[cfg(any(feature = "auto-arm", not(feature = "std")))]
+pub(crate) const PDEATHSIG_ANCHOR_C: &CStr = c"PDEATHSIG_ANCHOR";
 
 /// How the parent's death is noticed.
 ///
@@ -168,6 +175,8 @@ pub struct EnvConfig {
     pub mode: Mode,
     /// `PDEATHSIG_GRACE`: the delay before SIGKILL (process mode only).
     pub grace: Option<Duration>,
+    /// `PDEATHSIG_ANCHOR`: tree mode's anchor, as the parent passed it on.
+    pub(crate) anchor: Option<Anchor>,
 }
 
 impl EnvConfig {
@@ -223,6 +232,9 @@ impl EnvConfig {
         if let Some(text) = get(PDEATHSIG_GRACE) {
             config.grace = Some(parse_grace(text).ok_or_else(|| bad(PDEATHSIG_GRACE, text))?);
         }
+        if let Some(text) = get(PDEATHSIG_ANCHOR) {
+            config.anchor = Some(Anchor::parse(text).ok_or_else(|| bad(PDEATHSIG_ANCHOR, text))?);
+        }
         if config.grace.is_some() && !config.mode.has_watcher() {
             return Err(Error::GraceNeedsProcessMode);
         }
@@ -243,7 +255,13 @@ impl EnvConfig {
         #[cfg(feature = "std")]
         {
             use std::os::unix::ffi::OsStrExt;
-            let names = [PDEATHSIG, PDEATHSIG_PPID, PDEATHSIG_MODE, PDEATHSIG_GRACE];
+            let names = [
+                PDEATHSIG,
+                PDEATHSIG_PPID,
+                PDEATHSIG_MODE,
+                PDEATHSIG_GRACE,
+                PDEATHSIG_ANCHOR,
+            ];
             let values = names.map(std::env::var_os);
             EnvConfig::from_lookup(|name| {
                 let i = names.iter().position(|&n| n == name)?;
@@ -294,6 +312,7 @@ unsafe fn lookup_raw(name: &str) -> Option<&'static [u8]> {
         PDEATHSIG_PPID => PDEATHSIG_PPID_C,
         PDEATHSIG_MODE => PDEATHSIG_MODE_C,
         PDEATHSIG_GRACE => PDEATHSIG_GRACE_C,
+        PDEATHSIG_ANCHOR => PDEATHSIG_ANCHOR_C,
         _ => return None,
     };
     // SAFETY: the caller's guarantee.
@@ -416,6 +435,78 @@ impl Stamp {
     }
 }
 
+/// Tree mode's anchor as a process passes it on (`PDEATHSIG_ANCHOR`):
+/// `PID:TICKS:INO:SESSION:FLAGS`, TICKS and INO empty when unknown.
+///
+/// `PID` is the anchor; `TICKS` and `INO` (as in [`Stamp`]) when the tree's
+/// first process learned of it, and its pidfs inode number, so that a
+/// reuse of its pid is not taken for it. `SESSION` is the session
+/// (getsid(2)) the writer was in when it armed, `FLAGS` which of SIGHUP (1)
+/// and SIGINT with SIGQUIT (2) it ignored: a child in another session
+/// (setsid(2)), or that ignores one of these where its parent did not
+/// (`nohup`, a shell's `&`), has detached, and follows the anchor only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Anchor {
+    pub(crate) pid: pid_t,
+    pub(crate) ticks: Option<u64>,
+    pub(crate) ino: Option<u64>,
+    pub(crate) session: Option<pid_t>,
+    pub(crate) flags: Option<u8>,
+}
+
+impl Anchor {
+    /// Parses `PID[:TICKS[:INO[:SESSION[:FLAGS]]]]` (fields after the pid
+    /// may be empty).
+    pub(crate) fn parse(text: &[u8]) -> Option<Anchor> {
+        let mut fields = text.split(|&b| b == b':');
+        let pid = parse_pid(fields.next()?)?;
+        let number = |f: Option<&[u8]>| match f {
+            None | Some(b"") => Some(None),
+            Some(digits) => parse_decimal(digits).map(Some),
+        };
+        let ticks = number(fields.next())?;
+        let ino = number(fields.next())?;
+        let session = match fields.next() {
+            None | Some(b"") => None,
+            Some(digits) => Some(parse_pid(digits)?),
+        };
+        let flags = match number(fields.next())? {
+            Some(n) if n > 3 => return None,
+            other => other.map(|n| n as u8),
+        };
+        if fields.next().is_some() {
+            return None;
+        }
+        Some(Anchor {
+            pid,
+            ticks,
+            ino,
+            session,
+            flags,
+        })
+    }
+
+    /// Writes `PID:TICKS:INO:SESSION:FLAGS` as [`Anchor::parse`] reads it, the
+    /// pid padded with zeros to `min_len` bytes in all when that is longer.
+    pub(crate) fn write(&self, out: &mut dyn Sink, min_len: usize) {
+        let mut rest = [0u8; 72];
+        let mut tail = crate::text::Buf::new(&mut rest);
+        let session = self.session.and_then(|s| u64::try_from(s).ok());
+        for field in [self.ticks, self.ino, session, self.flags.map(u64::from)] {
+            tail.put(b":");
+            if let Some(n) = field {
+                tail.put_int(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+        let digits = crate::text::decimal_len(u64::try_from(self.pid).unwrap_or(0));
+        for _ in digits + tail.as_bytes().len()..min_len {
+            out.put(b"0");
+        }
+        out.put_int(i64::from(self.pid));
+        out.put(tail.as_bytes());
+    }
+}
+
 /// What [`parse_pid`] accepts, for messages.
 pub const PID_ACCEPTED: &str = "accepted: a process id, a decimal number from 1 to 2147483647";
 
@@ -481,6 +572,11 @@ pub fn exported_parent() -> Result<Option<pid_t>, Error> {
 /// `PDEATHSIG_PPID` whole, as the verdict uses it.
 pub(crate) fn exported_stamp() -> Result<Option<Stamp>, Error> {
     one_variable(PDEATHSIG_PPID).map(|config| config.stamp)
+}
+
+/// `PDEATHSIG_ANCHOR` (tree mode's anchor as the parent passed it on).
+pub(crate) fn exported_anchor() -> Result<Option<Anchor>, Error> {
+    one_variable(PDEATHSIG_ANCHOR).map(|config| config.anchor)
 }
 
 #[cfg(test)]

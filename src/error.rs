@@ -198,6 +198,11 @@ impl Error {
                     out.put(crate::environ::STAMP_ACCEPTED.as_bytes());
                 } else if bad.var == crate::environ::PDEATHSIG_MODE {
                     out.put(b"accepted: prctl (the default), process or tree, any case");
+                } else if bad.var == crate::environ::PDEATHSIG_ANCHOR {
+                    out.put(
+                        b"accepted: PID:TICKS:INO:SESSION:FLAGS as pdeathsig writes it in tree mode \
+                          (unset it to let PDEATHSIG_PPID name the anchor)",
+                    );
                 } else if bad.var == crate::environ::PDEATHSIG_GRACE {
                     out.put(
                         b"accepted: a whole number of milliseconds or seconds from 1ms to 1 hour: \

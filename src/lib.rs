@@ -87,7 +87,8 @@ pub use arm::{
 pub use command::ParentDeathSignalExt;
 #[cfg(target_os = "linux")]
 pub use environ::{
-    EnvConfig, Mode, Stamp, MAX_GRACE, PDEATHSIG, PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID,
+    EnvConfig, Mode, Stamp, MAX_GRACE, PDEATHSIG, PDEATHSIG_ANCHOR, PDEATHSIG_GRACE,
+    PDEATHSIG_MODE, PDEATHSIG_PPID,
 };
 // The exec wrapper's plumbing (src/bin/pdeathsig.rs links the crate as any
 // user would): public for it, not part of the product's documented API.
@@ -103,6 +104,9 @@ pub use signal::SIGNAL_ACCEPTED;
 pub use signal::{ParseSignalError, Signal};
 #[cfg(target_os = "linux")]
 pub use verdict::{Armed, UnverifiedReason};
+#[cfg(all(target_os = "linux", feature = "std"))]
+#[doc(hidden)]
+pub use watch::anchor_env_for_children;
 
 #[cfg(target_os = "linux")]
 #[doc(hidden)]

@@ -68,14 +68,13 @@ fn arm_at_load() {
     {
         warn_unverified(parent, expected, reason);
     }
-    match armed {
+    // SAFETY: as above.
+    unsafe { stamp::stamp_own_pid(watch::watched()) };
+    // Tree mode: the anchor, with our session and detach flags, for the
+    // children we exec (also when it is gone: they follow it too).
+    if let Some(anchor) = watch::anchor_for_children() {
         // SAFETY: as above.
-        Some(Armed::Tree { anchor }) => unsafe { stamp::stamp_anchor(anchor) },
-        // Tree mode whose anchor is gone: the stamp keeps naming it, so
-        // that children started anyway follow it too.
-        None if watch::tree_mode() => {}
-        // SAFETY: as above.
-        _ => unsafe { stamp::stamp_own_pid(watch::watched()) },
+        unsafe { stamp::stamp_anchor(&anchor) };
     }
 }
 

@@ -7,7 +7,9 @@
 use core::ffi::CStr;
 use libc::pid_t;
 
-use crate::environ::{Stamp, PDEATHSIG_PPID, PDEATHSIG_PPID_C};
+use crate::environ::{
+    Anchor, Stamp, PDEATHSIG_ANCHOR, PDEATHSIG_ANCHOR_C, PDEATHSIG_PPID, PDEATHSIG_PPID_C,
+};
 use crate::text::{Buf, Sink};
 use crate::{rawenv, sys};
 
@@ -38,23 +40,26 @@ pub(crate) unsafe fn stamp_own_pid(watched: Option<pid_t>) {
     unsafe { write(&stamp) }
 }
 
-/// Tree mode: the stamp names the tree's anchor and is not rewritten from
-/// process to process. A stamp that already names `anchor` with a time is
-/// kept; a plain pid (or none: the anchor is the parent seen at load time)
-/// becomes `anchor:now`, so that the anchor's identity (it started by then)
-/// can be checked against pid reuse all the way down the tree.
+/// Tree mode: writes `PDEATHSIG_ANCHOR` for the children this process
+/// execs: the tree's anchor, with this process's session and detach flags
+/// (see `environ::Anchor`).
 ///
 /// # Safety
 ///
 /// As [`stamp_own_pid`].
-pub(crate) unsafe fn stamp_anchor(anchor: pid_t) {
-    // SAFETY: the caller's guarantee (no concurrent change).
-    let current = unsafe { rawenv::get(PDEATHSIG_PPID_C) }.and_then(Stamp::parse);
-    if matches!(current, Some(s) if s.pid == anchor && s.ticks.is_some()) {
-        return;
-    }
+pub(crate) unsafe fn stamp_anchor(anchor: &Anchor) {
+    // SAFETY: only this function touches ANCHOR_ENTRY, under the caller's
+    // guarantee; the string it held (if any) is replaced as a whole.
+    let entry = unsafe { &mut *core::ptr::addr_of_mut!(ANCHOR_ENTRY) };
     // SAFETY: the caller's guarantee.
-    unsafe { write(&Stamp::now(anchor)) }
+    unsafe {
+        write_var(
+            PDEATHSIG_ANCHOR_C,
+            PDEATHSIG_ANCHOR,
+            entry,
+            &mut |out, min| anchor.write(out, min),
+        )
+    }
 }
 
 /// Room for `PDEATHSIG_PPID=PID:TICKS:WATCHED:INO` and its NUL (at most 15
@@ -67,58 +72,81 @@ const ENTRY_SIZE: usize = 96;
 /// nothing else touches the environment meanwhile.
 static mut ENTRY: [u8; ENTRY_SIZE] = [0; ENTRY_SIZE];
 
-/// Writes `stamp` into `PDEATHSIG_PPID`, in the `environ` array itself (see
-/// `rawenv.rs` for why not setenv(3)): in place when it fits the inherited
-/// value's bytes in the initial block, else as a new string (this
-/// library's [`ENTRY`]) in the variable's slot, or in a new array when the
-/// variable is unset.
+/// The environment string of `PDEATHSIG_ANCHOR` when it cannot be written
+/// in place (as [`ENTRY`]).
+static mut ANCHOR_ENTRY: [u8; ENTRY_SIZE] = [0; ENTRY_SIZE];
+
+/// Writes `stamp` into `PDEATHSIG_PPID` (see [`write_var`]).
 ///
 /// # Safety
 ///
 /// As [`stamp_own_pid`].
 unsafe fn write(stamp: &Stamp) {
+    let padded = padded_len(stamp);
+    // SAFETY: only this function touches ENTRY, under the caller's
+    // guarantee that nothing else runs meanwhile.
+    let entry = unsafe { &mut *core::ptr::addr_of_mut!(ENTRY) };
+    // SAFETY: the caller's guarantee.
+    unsafe {
+        write_var(PDEATHSIG_PPID_C, PDEATHSIG_PPID, entry, &mut |out, min| {
+            stamp.write(out, if min == 0 { padded } else { min })
+        })
+    }
+}
+
+/// Writes a value into variable `name`, in the `environ` array itself (see
+/// `rawenv.rs` for why not setenv(3)): in place when it fits the inherited
+/// value's bytes in the initial block, else as a new string (`entry`, a
+/// static of this library) in the variable's slot, or in a new array when
+/// the variable is unset. `value(out, min_len)` writes the value padded to
+/// at least `min_len` bytes (0 for the new string: its own padding).
+///
+/// # Safety
+///
+/// As [`stamp_own_pid`]; `entry` is a static used for `name` only.
+unsafe fn write_var(
+    name_c: &CStr,
+    name: &str,
+    entry: &'static mut [u8; ENTRY_SIZE],
+    value: &mut dyn FnMut(&mut dyn Sink, usize),
+) {
     // SAFETY: the caller's guarantee (no concurrent change).
-    let current = unsafe { rawenv::find(PDEATHSIG_PPID_C) };
-    if let Some(entry) = current {
-        let mut storage = [0u8; 64];
-        let mut value = Buf::new(&mut storage);
-        stamp.write(&mut value, entry.len);
-        let fits = !value.overflowed() && value.as_bytes().len() == entry.len;
-        if fits && in_initial_block(entry.value as usize, entry.len) {
-            let bytes = value.as_bytes();
+    let current = unsafe { rawenv::find(name_c) };
+    if let Some(found) = current {
+        let mut storage = [0u8; 80];
+        let mut padded = Buf::new(&mut storage);
+        value(&mut padded, found.len);
+        let fits = !padded.overflowed() && padded.as_bytes().len() == found.len;
+        if fits && in_initial_block(found.value as usize, found.len) {
+            let bytes = padded.as_bytes();
             // SAFETY: `[value, value + len)` holds the value's bytes, on the
             // main thread's stack (checked by in_initial_block), so it is
             // mapped and writable, and the environment owns it (the kernel
             // wrote it there). Exactly the existing bytes are replaced: the
             // length and the NUL stay, so no reader can run past the end.
             // No other thread reads it (the caller's guarantee).
-            unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), entry.value, bytes.len()) };
+            unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), found.value, bytes.len()) };
             return;
         }
     }
-    // SAFETY: only this function touches ENTRY, under the caller's
-    // guarantee that nothing else runs meanwhile; the environment's reader
-    // of the old string (our own `current`) is done with it.
-    let entry_bytes: &'static mut [u8; ENTRY_SIZE] =
-        unsafe { &mut *core::ptr::addr_of_mut!(ENTRY) };
-    let mut line = Buf::new(&mut entry_bytes[..]);
-    line.put(PDEATHSIG_PPID.as_bytes());
+    let mut line = Buf::new(&mut entry[..]);
+    line.put(name.as_bytes());
     line.put(b"=");
-    stamp.write(&mut line, padded_len(stamp));
+    value(&mut line, 0);
     line.put(b"\0");
     let (len, overflowed) = (line.as_bytes().len(), line.overflowed());
     if overflowed {
         return;
     }
-    let Some(Ok(string)) = entry_bytes.get(..len).map(CStr::from_bytes_with_nul) else {
+    let Some(Ok(string)) = entry.get(..len).map(CStr::from_bytes_with_nul) else {
         return;
     };
     // SAFETY: the string is in a static that lives as long as the process
     // (the library is never unloaded: -z nodelete) and is rewritten only by
-    // a later stamp of this process; `current` was found just above with no
-    // change since; the caller's guarantee covers the rest. A failure
-    // (ENOMEM) leaves the old value, which the verdict's rules tolerate (an
-    // ancestor's stamp).
+    // a later write of this variable in this process; `current` was found
+    // just above with no change since; the caller's guarantee covers the
+    // rest. A failure (ENOMEM) leaves the old value, which the verdict's
+    // rules tolerate (an ancestor's stamp).
     let _ = unsafe { rawenv::put(string, current) };
 }
 

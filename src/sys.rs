@@ -244,6 +244,66 @@ pub(crate) fn poll_in(fd: c_int, timeout_ms: c_int) -> Result<libc::c_short, c_i
     }
 }
 
+/// poll(2) for `POLLIN` on up to two descriptors (a negative one is
+/// skipped, as poll(2) does): `Ok([revents; 2])`, zeros on timeout.
+pub(crate) fn poll_in_two(fds: [c_int; 2], timeout_ms: c_int) -> Result<[libc::c_short; 2], c_int> {
+    let mut pfds = fds.map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    // SAFETY: two valid pollfds for the duration of the call.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout_ms) };
+    if rc < 0 {
+        Err(errno())
+    } else {
+        Ok(pfds.map(|p| p.revents))
+    }
+}
+
+/// `getsid(0)`: the calling process's session. See getsid(2).
+pub(crate) fn getsid() -> pid_t {
+    // SAFETY: getsid takes a pid and cannot fail for the caller itself.
+    unsafe { libc::getsid(0) }
+}
+
+/// How the process behind `fd` (a pidfd) ended, once it has been reaped:
+/// `Ok(Some(wait status))`, `Ok(None)` while it is not (a zombie, or still
+/// running); `Err(errno)` where the kernel cannot tell (PIDFD_GET_INFO
+/// with PIDFD_INFO_EXIT needs Linux 6.15). See pidfd_open(2), ioctl_pidfd(2).
+pub(crate) fn pidfd_exit_status(fd: c_int) -> Result<Option<c_int>, c_int> {
+    /// struct pidfd_info of linux/pidfd.h (its first 88 bytes, which every
+    /// kernel that has the ioctl fills in).
+    #[repr(C)]
+    struct PidfdInfo {
+        mask: u64,
+        cgroupid: u64,
+        ids: [u32; 11],
+        exit_code: i32,
+        coredump_mask: u32,
+        spare: u32,
+    }
+    const PIDFD_INFO_EXIT: u64 = 1 << 3;
+    // _IOWR(0xFF, 11, struct pidfd_info): direction 3, size 64, type, nr.
+    const PIDFD_GET_INFO: libc::c_ulong =
+        (3 << 30) | ((core::mem::size_of::<PidfdInfo>() as libc::c_ulong) << 16) | (0xFF << 8) | 11;
+    let mut info = PidfdInfo {
+        mask: PIDFD_INFO_EXIT,
+        cgroupid: 0,
+        ids: [0; 11],
+        exit_code: 0,
+        coredump_mask: 0,
+        spare: 0,
+    };
+    // SAFETY: PIDFD_GET_INFO reads `mask` and writes at most the size
+    // encoded in the request into `info`, a live local of that size.
+    let rc = unsafe { libc::ioctl(fd, PIDFD_GET_INFO as _, &mut info as *mut PidfdInfo) };
+    if rc != 0 {
+        return Err(errno());
+    }
+    Ok((info.mask & PIDFD_INFO_EXIT != 0).then_some(info.exit_code))
+}
+
 /// Has the process behind the pidfd exited (poll(2) with no wait)?
 pub(crate) fn pidfd_exited(fd: c_int) -> bool {
     matches!(poll_in(fd, 0), Ok(revents) if revents & libc::POLLIN != 0)
@@ -450,19 +510,18 @@ pub(crate) fn spawn_detached(
     }
 }
 
-/// pthread_atfork(3) with only a child handler: `child` runs in the child
-/// of every fork(2) (not of vfork(2) or posix_spawn(3)), before fork
-/// returns there.
-pub(crate) fn atfork_child(child: unsafe extern "C" fn()) {
-    // SAFETY: NULL prepare and parent handlers are allowed; `child` is an
-    // `extern "C"` function with no arguments, valid for the life of the
-    // process (the library is linked -z nodelete, and an rlib's code lives
-    // in the program). Registration only fails with ENOMEM: then fork
-    // children simply get no watcher.
-    unsafe { libc::pthread_atfork(None, None, Some(child)) };
+/// pthread_atfork(3) with a prepare and a child handler: `prepare` runs in
+/// the parent just before every fork(2), `child` in the child before fork
+/// returns there (not for vfork(2) or posix_spawn(3)).
+pub(crate) fn atfork(prepare: unsafe extern "C" fn(), child: unsafe extern "C" fn()) {
+    // SAFETY: a NULL parent handler is allowed; both handlers are `extern
+    // "C"` functions with no arguments, valid for the life of the process
+    // (the library is linked -z nodelete, and an rlib's code lives in the
+    // program). Registration only fails with ENOMEM: then fork children
+    // simply get no watcher.
+    unsafe { libc::pthread_atfork(Some(prepare), None, Some(child)) };
 }
 
-#[cfg(feature = "auto-arm")]
 /// Writes all of `bytes` to standard error, ignoring failures (there is no
 /// one to report them to). Retries on EINTR and short writes. See write(2).
 pub(crate) fn write_stderr(mut bytes: &[u8]) {

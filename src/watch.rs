@@ -35,7 +35,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, 
 use core::time::Duration;
 use libc::{c_int, c_void, pid_t};
 
-use crate::environ::{Mode, Stamp};
+use crate::environ::{Anchor, Mode, Stamp};
 use crate::error::Error;
 use crate::signal::Signal;
 use crate::sys;
@@ -89,9 +89,31 @@ static ARMED_OTHER: AtomicI32 = AtomicI32::new(0);
 static ARMED_REASON: AtomicU8 = AtomicU8::new(0);
 /// Set when the arming call gave up waiting: the watcher then exits.
 static ABANDONED: AtomicBool = AtomicBool::new(false);
-/// Tree mode: the watcher judges the anchor (`verdict::judge_anchor`), and
+/// Tree mode: the watcher follows the anchor as well as the parent, and
 /// every fork child starts a watcher of its own.
 static TREE: AtomicBool = AtomicBool::new(false);
+/// Tree mode: the anchor (0: none), when the tree learned of it and its
+/// pidfs inode number (`NO_TICKS`: unknown).
+static ANCHOR_PID: AtomicI32 = AtomicI32::new(0);
+static ANCHOR_TICKS: AtomicU64 = AtomicU64::new(NO_TICKS);
+static ANCHOR_INO: AtomicU64 = AtomicU64::new(NO_TICKS);
+/// Tree mode: the session and detach flags (see [`detach_flags`]) the
+/// parent passed on, and this process's own when it armed (passed on to
+/// its children: the environment for exec'd ones, these statics for fork
+/// children).
+static INHERITED_SESSION: AtomicI32 = AtomicI32::new(0);
+static INHERITED_FLAGS: AtomicU8 = AtomicU8::new(0);
+static OWN_SESSION: AtomicI32 = AtomicI32::new(0);
+static OWN_FLAGS: AtomicU8 = AtomicU8::new(0);
+/// Tree mode: the parent is not watched, only the anchor (this process had
+/// detached when it armed, or its parent is outside our PID namespace).
+static ANCHOR_ONLY: AtomicBool = AtomicBool::new(false);
+/// The process that called fork(2) last (the pthread_atfork prepare
+/// handler): in a fork child, its parent.
+static FORKER: AtomicI32 = AtomicI32::new(0);
+/// How long a watcher waits for the exit status of its dead parent (it is
+/// known once the parent's reaper has reaped it).
+const EXIT_STATUS_WAIT_MS: u32 = 2000;
 /// No arming call waits for this watcher's verdict (a fork child's): the
 /// watcher sends the signal itself when the anchor is already gone.
 static ASYNC: AtomicBool = AtomicBool::new(false);
@@ -104,7 +126,80 @@ static ATFORK: AtomicBool = AtomicBool::new(false);
 /// gone with execve(2).
 fn watch_fork_children() {
     if !ATFORK.swap(true, Ordering::AcqRel) {
-        sys::atfork_child(after_fork_in_child);
+        sys::atfork(before_fork, after_fork_in_child);
+    }
+}
+
+/// pthread_atfork(3) prepare handler: remembers who forks.
+extern "C" fn before_fork() {
+    FORKER.store(sys::getpid(), Ordering::Release);
+}
+
+/// Tree mode's detach flags of this process now: 1 when SIGHUP is ignored
+/// (`nohup`), 2 when SIGINT and SIGQUIT are (a non-interactive shell's
+/// background job, `cmd &`).
+pub(crate) fn detach_flags() -> u8 {
+    let hup = sys::signal_ignored(libc::SIGHUP);
+    let bg = sys::signal_ignored(libc::SIGINT) && sys::signal_ignored(libc::SIGQUIT);
+    u8::from(hup) | (u8::from(bg) << 1)
+}
+
+/// Tree mode: has this process detached from its parent? It has when it is
+/// in another session than the one its parent passed on (setsid(2):
+/// `setsid -f`, daemon(3), a double fork's second child), or ignores
+/// SIGHUP, or SIGINT with SIGQUIT, where its parent did not (`nohup`,
+/// `cmd &`). A detached process follows the anchor only.
+fn detached_now() -> bool {
+    let inherited = INHERITED_FLAGS.load(Ordering::Acquire);
+    sys::getsid() != INHERITED_SESSION.load(Ordering::Acquire) || detach_flags() & !inherited != 0
+}
+
+/// Takes `session` and `flags` as what the parent passed on, and records
+/// this process's own: the detach facts at arming time.
+fn record_detach_facts(session: pid_t, flags: u8) {
+    INHERITED_SESSION.store(session, Ordering::Release);
+    INHERITED_FLAGS.store(flags, Ordering::Release);
+    OWN_SESSION.store(sys::getsid(), Ordering::Release);
+    OWN_FLAGS.store(detach_flags(), Ordering::Release);
+}
+
+#[cfg(any(feature = "auto-arm", feature = "std"))]
+/// Tree mode: the anchor as this process passes it on to the children it
+/// execs (`PDEATHSIG_ANCHOR`), with its own session and detach flags.
+pub(crate) fn anchor_for_children() -> Option<Anchor> {
+    let pid = ANCHOR_PID.load(Ordering::Acquire);
+    if !TREE.load(Ordering::Acquire) || pid == 0 {
+        return None;
+    }
+    let known = |v: u64| (v != NO_TICKS).then_some(v);
+    Some(Anchor {
+        pid,
+        ticks: known(ANCHOR_TICKS.load(Ordering::Acquire)),
+        ino: known(ANCHOR_INO.load(Ordering::Acquire)),
+        session: Some(OWN_SESSION.load(Ordering::Acquire)).filter(|&s| s > 0),
+        flags: Some(OWN_FLAGS.load(Ordering::Acquire)),
+    })
+}
+
+#[cfg(feature = "std")]
+/// [`anchor_for_children`] as the `PDEATHSIG_ANCHOR` value (for the exec
+/// wrapper, which sets its program's environment itself).
+pub fn anchor_env_for_children() -> Option<std::string::String> {
+    let anchor = anchor_for_children()?;
+    let mut storage = [0u8; 96];
+    let mut value = crate::text::Buf::new(&mut storage);
+    anchor.write(&mut value, 0);
+    Some(std::string::String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
+
+/// The anchor as a stamp, for the verdict's liveness checks.
+fn handed_anchor() -> Stamp {
+    let known = |v: u64| (v != NO_TICKS).then_some(v);
+    Stamp {
+        pid: ANCHOR_PID.load(Ordering::Acquire),
+        ticks: known(ANCHOR_TICKS.load(Ordering::Acquire)),
+        watched: None,
+        ino: known(ANCHOR_INO.load(Ordering::Acquire)),
     }
 }
 
@@ -160,12 +255,6 @@ pub(crate) fn armed_signal() -> Option<Signal> {
 }
 
 #[cfg(feature = "auto-arm")]
-/// Was the last watcher started (or asked for) in this process in tree mode?
-pub(crate) fn tree_mode() -> bool {
-    TREE.load(Ordering::Acquire)
-}
-
-#[cfg(feature = "auto-arm")]
 /// The pid the running watcher of this process watches, for the stamp.
 pub(crate) fn watched() -> Option<pid_t> {
     running().then(|| WATCHED.load(Ordering::Acquire))
@@ -190,51 +279,57 @@ fn grace_millis(grace: Option<Duration>) -> u32 {
 }
 
 /// Process or tree mode: starts the watcher thread, which judges `stamp`
-/// (as prctl mode does in process mode, `verdict::judge`; the anchor's
-/// life in tree mode, `verdict::judge_anchor`), opens a pidfd on the
-/// process to watch and confirms it; waits for its verdict.
+/// (`verdict::judge`, as prctl mode does), opens a pidfd on the process to
+/// watch and confirms it; waits for its verdict. In tree mode `anchor`
+/// (required) is followed too: the watcher signals when the anchor dies,
+/// and when the parent dies unless this process has detached (see
+/// [`detached_now`]) or its parent exited with status 0, leaving it behind
+/// on purpose (a launcher).
 pub(crate) fn watch(
     sig: Signal,
     stamp: &Stamp,
     grace: Option<Duration>,
     mode: Mode,
+    anchor: Option<Anchor>,
 ) -> Result<Armed, Error> {
     let grace_ms = grace_millis(grace);
     let tree = mode == Mode::Tree;
-    if tree && stamp.pid == sys::getpid() {
-        // This process is the tree's anchor: nothing above it to follow,
-        // but the children it forks without exec must follow it.
-        let _locked = lock();
-        if !running() {
-            STAMP_PID.store(stamp.pid, Ordering::Relaxed);
-            STAMP_TICKS.store(
-                sys::boot_ticks().or(stamp.ticks).unwrap_or(NO_TICKS),
-                Ordering::Relaxed,
-            );
-            STAMP_WATCHED.store(0, Ordering::Relaxed);
-            STAMP_INO.store(
-                sys::pidfs_ino(stamp.pid).unwrap_or(NO_TICKS),
-                Ordering::Relaxed,
-            );
-            TREE.store(true, Ordering::Relaxed);
-        }
-        SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
-        GRACE_MS.store(grace_ms, Ordering::Relaxed);
-        watch_fork_children();
-        return Ok(Armed::Tree { anchor: stamp.pid });
-    }
+    let anchor = anchor.filter(|_| tree);
     if !tree && sys::getppid() == 0 {
         return Err(Error::ParentOutsideNamespace);
     }
+    if let Some(anchor) = anchor {
+        let _locked = lock();
+        if running() {
+            return rearm_running_tree(sig, anchor, grace_ms);
+        }
+        let me = sys::getpid();
+        ANCHOR_PID.store(anchor.pid, Ordering::Release);
+        ANCHOR_TICKS.store(anchor.ticks.unwrap_or(NO_TICKS), Ordering::Release);
+        let ino = anchor.ino.or_else(|| sys::pidfs_ino(anchor.pid).ok());
+        ANCHOR_INO.store(ino.unwrap_or(NO_TICKS), Ordering::Release);
+        record_detach_facts(
+            anchor.session.unwrap_or_else(sys::getsid),
+            anchor.flags.unwrap_or_else(detach_flags),
+        );
+        let outside = sys::getppid() == 0;
+        ANCHOR_ONLY.store(outside || detached_now(), Ordering::Release);
+        TREE.store(true, Ordering::Release);
+        SIGNAL.store(sig.as_raw(), Ordering::Release);
+        GRACE_MS.store(grace_ms, Ordering::Release);
+        watch_fork_children();
+        if anchor.pid == me && outside {
+            // The anchor, with its parent outside our PID namespace:
+            // nothing to watch here; its fork children follow it.
+            return Ok(Armed::Tree { anchor: me });
+        }
+    }
     let _locked = lock();
     if running() {
-        return rearm_running(sig, stamp, grace_ms, tree);
+        return rearm_running(sig, stamp, grace_ms);
     }
     TREE.store(tree, Ordering::Relaxed);
     ASYNC.store(false, Ordering::Relaxed);
-    if tree {
-        watch_fork_children();
-    }
     STAMP_PID.store(stamp.pid, Ordering::Relaxed);
     STAMP_TICKS.store(stamp.ticks.unwrap_or(NO_TICKS), Ordering::Relaxed);
     STAMP_WATCHED.store(stamp.watched.unwrap_or(0), Ordering::Relaxed);
@@ -292,20 +387,27 @@ extern "C" fn after_fork_in_child() {
     ASYNC.store(true, Ordering::Release);
     ABANDONED.store(false, Ordering::Release);
     VERDICT.store(PENDING, Ordering::Release);
+    // Our parent is the forker; what it passes on is its own session and
+    // flags of when it armed (or forked): a forker that has called setsid
+    // since (a double fork's first child) has forked a detached child.
+    STAMP_PID.store(FORKER.load(Ordering::Acquire), Ordering::Release);
+    STAMP_TICKS.store(NO_TICKS, Ordering::Release);
+    STAMP_WATCHED.store(0, Ordering::Release);
+    STAMP_INO.store(NO_TICKS, Ordering::Release);
+    record_detach_facts(
+        OWN_SESSION.load(Ordering::Acquire),
+        OWN_FLAGS.load(Ordering::Acquire),
+    );
+    ANCHOR_ONLY.store(detached_now(), Ordering::Release);
     let _ = spawn();
 }
 
 /// Arming again while a watcher runs: same watched process, new signal
 /// and grace; another process is refused.
-fn rearm_running(sig: Signal, stamp: &Stamp, grace_ms: u32, tree: bool) -> Result<Armed, Error> {
+fn rearm_running(sig: Signal, stamp: &Stamp, grace_ms: u32) -> Result<Armed, Error> {
     let current = WATCHED.load(Ordering::Acquire);
     let parent = sys::getppid();
-    let judged = if tree {
-        verdict::judge_anchor(stamp)
-    } else {
-        verdict::judge(stamp, parent)
-    };
-    let (armed, watch) = match judged {
+    let (armed, watch) = match verdict::judge(stamp, parent) {
         Verdict::Alive { armed, watch } => (armed, watch),
         Verdict::Gone => {
             sys::kill_self(sig.as_raw());
@@ -325,6 +427,25 @@ fn rearm_running(sig: Signal, stamp: &Stamp, grace_ms: u32, tree: bool) -> Resul
     SIGNAL.store(sig.as_raw(), Ordering::Release);
     GRACE_MS.store(grace_ms, Ordering::Release);
     Ok(armed)
+}
+
+/// Tree mode, arming again while a watcher runs: the same anchor gets the
+/// new signal and grace; another anchor is refused.
+fn rearm_running_tree(sig: Signal, anchor: Anchor, grace_ms: u32) -> Result<Armed, Error> {
+    let current = ANCHOR_PID.load(Ordering::Acquire);
+    if !TREE.load(Ordering::Acquire) || current != anchor.pid {
+        return Err(Error::AlreadyWatching {
+            watched: if current != 0 {
+                current
+            } else {
+                WATCHED.load(Ordering::Acquire)
+            },
+            requested: anchor.pid,
+        });
+    }
+    SIGNAL.store(sig.as_raw(), Ordering::Release);
+    GRACE_MS.store(grace_ms, Ordering::Release);
+    Ok(Armed::Tree { anchor: current })
 }
 
 const KIND_PARENT: u8 = 0;
@@ -440,31 +561,54 @@ struct Target {
     is_parent: bool,
 }
 
-/// The watcher's start: judge, open the pidfd, confirm, publish.
-/// Returns what to watch, or `None` (verdict published).
-fn open_and_judge() -> Option<Target> {
+/// What a watcher follows: the parent (or the process the verdict chose in
+/// its place), and in tree mode the anchor; either may be absent.
+#[derive(Clone, Copy)]
+struct Targets {
+    parent: Option<Target>,
+    anchor: Option<Target>,
+}
+
+/// Tree mode: the anchor's pidfd, opened after the verdict on it
+/// (`Err(verdict)` to publish: GONE, or -errno).
+fn open_anchor() -> Result<Option<Target>, c_int> {
+    let anchor = handed_anchor();
+    if anchor.pid == sys::getpid() {
+        return Ok(None);
+    }
+    if verdict::judge_anchor(&anchor) == Verdict::Gone {
+        return Err(GONE);
+    }
+    match sys::pidfd_open(anchor.pid) {
+        Ok(fd) if !sys::pidfd_exited(fd) => Ok(Some(Target {
+            fd,
+            pid: anchor.pid,
+            is_parent: anchor.pid == sys::getppid(),
+        })),
+        Ok(fd) => {
+            sys::close(fd);
+            Err(GONE)
+        }
+        Err(libc::ESRCH) => Err(GONE),
+        Err(errno) => Err(-errno),
+    }
+}
+
+/// The parent's pidfd, opened after the verdict and confirmed:
+/// `Ok(None)` when the parent is gone, `Err(-errno)` when pidfd_open fails.
+fn open_parent() -> Result<Option<(Target, Armed)>, c_int> {
     let stamp = handed_stamp();
-    let publish = |verdict: c_int| VERDICT.store(verdict, Ordering::Release);
-    let tree = TREE.load(Ordering::Acquire);
     for _ in 0..JUDGE_ATTEMPTS {
         let parent = sys::getppid();
-        let judged = if tree {
-            verdict::judge_anchor(&stamp)
-        } else {
-            verdict::judge(&stamp, parent)
-        };
-        let (armed, pid) = match judged {
+        let (armed, pid) = match verdict::judge(&stamp, parent) {
             Verdict::Alive { armed, watch } => (armed, watch),
-            Verdict::Gone => break,
+            Verdict::Gone => return Ok(None),
         };
         let fd = match sys::pidfd_open(pid) {
             Ok(fd) => fd,
             // Died since the verdict: judge again with what is now true.
             Err(libc::ESRCH) => continue,
-            Err(errno) => {
-                publish(-errno);
-                return None;
-            }
+            Err(errno) => return Err(-errno),
         };
         // After the open: a parent that is still ours now, or a process
         // that has not exited, is the one the pidfd refers to (a reused
@@ -479,21 +623,80 @@ fn open_and_judge() -> Option<Target> {
             sys::close(fd);
             continue;
         }
-        WATCHED.store(pid, Ordering::Release);
-        OWNER.store(sys::getpid(), Ordering::Release);
-        store_armed(armed);
-        publish(WATCHING);
-        return Some(Target { fd, pid, is_parent });
+        return Ok(Some((Target { fd, pid, is_parent }, armed)));
     }
-    publish(GONE);
-    None
+    Ok(None)
+}
+
+/// The watcher's start: judge, open the pidfds, confirm, publish.
+/// Returns what to watch, or `None` (verdict published).
+fn open_and_judge() -> Option<Targets> {
+    let publish = |verdict: c_int| VERDICT.store(verdict, Ordering::Release);
+    let tree = TREE.load(Ordering::Acquire);
+    let anchor = if tree {
+        match open_anchor() {
+            Ok(anchor) => anchor,
+            Err(verdict) => {
+                publish(verdict);
+                return None;
+            }
+        }
+    } else {
+        None
+    };
+    let give_up = |verdict: c_int| {
+        if let Some(a) = anchor {
+            sys::close(a.fd);
+        }
+        publish(verdict);
+    };
+    let parent = if tree && ANCHOR_ONLY.load(Ordering::Acquire) {
+        None
+    } else {
+        match open_parent() {
+            Ok(Some((target, armed))) => Some((target, armed)),
+            // Gone before we armed: a death, unless we have detached.
+            Ok(None) if tree && detached_now() => {
+                ANCHOR_ONLY.store(true, Ordering::Release);
+                None
+            }
+            Ok(None) => {
+                give_up(GONE);
+                return None;
+            }
+            Err(verdict) => {
+                give_up(verdict);
+                return None;
+            }
+        }
+    };
+    let armed = match parent {
+        Some((_, armed)) if !tree => armed,
+        _ => Armed::Tree {
+            anchor: ANCHOR_PID.load(Ordering::Acquire),
+        },
+    };
+    // The anchor's pidfd covers a parent that is the anchor.
+    let mut parent = parent.map(|(target, _)| target);
+    if let (Some(p), Some(a)) = (parent, anchor) {
+        if p.pid == a.pid {
+            sys::close(p.fd);
+            parent = None;
+        }
+    }
+    let watched = parent.or(anchor).map_or(0, |t| t.pid);
+    WATCHED.store(watched, Ordering::Release);
+    OWNER.store(sys::getpid(), Ordering::Release);
+    store_armed(armed);
+    publish(WATCHING);
+    Some(Targets { parent, anchor })
 }
 
 /// The watcher thread. Only system calls, no allocation.
 extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
     sys::set_thread_name(c"pdeathsig");
     let private = sys::private_descriptor_table();
-    let Some(target) = open_and_judge() else {
+    let Some(targets) = open_and_judge() else {
         // Parent already gone: the arming call sent the signal (a fork
         // child's watcher sends it itself); escalate.
         let gone = VERDICT.load(Ordering::Acquire) == GONE;
@@ -507,8 +710,18 @@ extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
         }
         return ptr::null_mut();
     };
-    wait_for_death(target, private);
-    if ABANDONED.load(Ordering::Acquire) {
+    let die = if TREE.load(Ordering::Acquire) {
+        wait_tree(targets, private)
+    } else {
+        match targets.parent {
+            Some(target) => {
+                wait_for_death(target, private);
+                true
+            }
+            None => false,
+        }
+    };
+    if !die || ABANDONED.load(Ordering::Acquire) {
         return ptr::null_mut();
     }
     let (sig, grace) = {
@@ -529,6 +742,111 @@ extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
         sys::kill_self(libc::SIGKILL);
     }
     ptr::null_mut()
+}
+
+/// Tree mode: waits for the anchor's death (then true: signal) and the
+/// parent's. When the parent dies, this process dies too (true) unless it
+/// has detached, or the parent exited with status 0 (it left us behind on
+/// purpose: a launcher); then it follows the anchor alone. With nothing
+/// left to follow, false.
+fn wait_tree(targets: Targets, private: bool) -> bool {
+    let Targets {
+        mut parent,
+        mut anchor,
+    } = targets;
+    let timeout = if private { -1 } else { SHARED_TABLE_RECHECK_MS };
+    let release = |t: Option<Target>| {
+        if let (true, Some(t)) = (private, t) {
+            sys::close(t.fd);
+        }
+    };
+    loop {
+        if parent.is_none() && anchor.is_none() {
+            return false;
+        }
+        let fds = [parent.map_or(-1, |t| t.fd), anchor.map_or(-1, |t| t.fd)];
+        let woken = match sys::poll_in_two(fds, timeout) {
+            Err(libc::EINTR) => continue,
+            Ok(revents) => revents,
+            Err(_) => {
+                sys::sleep_ms(FALLBACK_PERIOD_MS);
+                [0, 0]
+            }
+        };
+        if let Some(a) = anchor {
+            if confirmed_dead(a) {
+                release(parent);
+                release(anchor);
+                return true;
+            }
+        }
+        if let Some(p) = parent {
+            if confirmed_dead(p) {
+                let stay = detached_now() || left_behind(p, anchor, private);
+                release(parent);
+                parent = None;
+                if !stay {
+                    release(anchor);
+                    return true;
+                }
+                continue;
+            }
+        }
+        // Woken while alive: in a shared table the program reused the
+        // number (see wait_for_death). Watch a new pidfd.
+        for (slot, revents) in [(&mut parent, woken[0]), (&mut anchor, woken[1])] {
+            if let (Some(t), true) = (*slot, revents != 0) {
+                release(Some(t));
+                *slot = match sys::pidfd_open(t.pid) {
+                    Ok(fd) => Some(Target { fd, ..t }),
+                    Err(_) => None,
+                };
+            }
+        }
+    }
+}
+
+/// Tree mode, the parent `p` dead: did it exit with status 0, leaving this
+/// process behind on purpose (git's credential daemon, a launcher)? Known
+/// once the parent's reaper has reaped it (Linux 6.15+); waits for that at
+/// most EXIT_STATUS_WAIT_MS, and stops early when the anchor dies. Unknown
+/// (an older kernel, no reaper): one line on stderr, and this process
+/// follows the anchor, never killed on a guess.
+fn left_behind(p: Target, anchor: Option<Target>, private: bool) -> bool {
+    let mut waited = 0;
+    while private {
+        match sys::pidfd_exit_status(p.fd) {
+            Ok(Some(status)) => return status == 0,
+            Ok(None) if waited < EXIT_STATUS_WAIT_MS => {}
+            _ => break,
+        }
+        if anchor.is_some_and(confirmed_dead) {
+            return false;
+        }
+        sys::sleep_ms(5);
+        waited += 5;
+    }
+    warn_unknown_exit(p.pid, anchor.map(|a| a.pid));
+    true
+}
+
+/// One line on stderr: the parent's end could not be told.
+fn warn_unknown_exit(parent: pid_t, anchor: Option<pid_t>) {
+    use crate::text::Sink;
+    let mut storage = [0u8; 200];
+    let mut line = crate::text::Buf::new(&mut storage);
+    line.put(b"pdeathsig: parent process ");
+    line.put_int(i64::from(parent));
+    line.put(b" has ended and how cannot be known (its exit status is not available); ");
+    match anchor {
+        Some(a) => {
+            line.put(b"following the tree's anchor ");
+            line.put_int(i64::from(a));
+            line.put(b" only, no signal sent\n");
+        }
+        None => line.put(b"no signal sent\n"),
+    }
+    sys::write_stderr(line.as_bytes());
 }
 
 /// Has the watched process exited, looked at afresh (never through the

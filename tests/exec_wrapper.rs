@@ -730,7 +730,11 @@ fn program_gets_the_stamp_and_sigkill_against_the_wrapper() {
     let getsig = c_helper("getsig.c", "getsig-static", &["-static"]);
     // PROGRAM: the shell prints its parent and stamp, then becomes getsig,
     // which prints its parent-death signal and parent.
-    let script = ["sh", "-c", "echo $PPID $PDEATHSIG_PPID; exec \"$0\""];
+    let script = [
+        "sh",
+        "-c",
+        "echo $PPID $PDEATHSIG_PPID ${PDEATHSIG_ANCHOR:--}; exec \"$0\"",
+    ];
     let lines = |mode: &str, env: &[(&str, &str)]| -> Vec<String> {
         let mut args: Vec<&OsStr> = vec!["--mode".as_ref(), mode.as_ref(), "--".as_ref()];
         args.extend(script.iter().map(OsStr::new));
@@ -744,19 +748,31 @@ fn program_gets_the_stamp_and_sigkill_against_the_wrapper() {
             .collect()
     };
     let me = std::process::id();
-    // Tree mode: the anchor's stamp is passed on byte for byte.
-    let stamp = format!("{me}:{}", boot_ticks());
+    // Tree mode: PROGRAM's parent stamp is the wrapper's; the anchor (the
+    // handoff, with its time) goes on in PDEATHSIG_ANCHOR.
+    let ticks = boot_ticks();
+    let stamp = format!("{me}:{ticks}");
     let out = lines("tree", &[("PDEATHSIG_PPID", &stamp)]);
-    let (wrapper_pid, seen) = out[0].split_once(' ').unwrap();
-    assert_eq!(seen, stamp);
-    assert_eq!(out[1], format!("{} {wrapper_pid}", libc::SIGKILL));
+    let fields: Vec<&str> = out[0].split(' ').collect();
+    assert_eq!(
+        stamp_pid(fields[1].as_bytes()),
+        fields[0].parse().ok(),
+        "{out:?}"
+    );
+    assert!(fields[2].starts_with(&format!("{me}:{ticks}:")), "{out:?}");
+    assert_eq!(out[1], format!("{} {}", libc::SIGKILL, fields[0]));
     // A plain pid naming the anchor gets its time (as the library stamps).
     let out = lines("tree", &[("PDEATHSIG_PPID", &me.to_string())]);
-    let seen = out[0].split_once(' ').unwrap().1;
-    assert!(seen.starts_with(&format!("{me}:")), "{seen}");
+    let anchor = out[0].split(' ').nth(2).unwrap();
+    assert!(
+        anchor.starts_with(&format!("{me}:")) && anchor.len() > me.to_string().len() + 1,
+        "{anchor}"
+    );
     // Process mode: PROGRAM's parent is the wrapper, stamped with its pid.
     let out = lines("process", &[]);
-    let (wrapper_pid, seen) = out[0].split_once(' ').unwrap();
+    let (wrapper_pid, rest) = out[0].split_once(' ').unwrap();
+    let (seen, anchor) = rest.split_once(' ').unwrap();
+    assert_eq!(anchor, "-", "process mode passes no anchor");
     assert_eq!(
         stamp_pid(seen.as_bytes()),
         wrapper_pid.parse().ok(),
@@ -766,7 +782,8 @@ fn program_gets_the_stamp_and_sigkill_against_the_wrapper() {
     assert_eq!(out[1], format!("{} {wrapper_pid}", libc::SIGKILL));
     // Control: prctl mode execs; the chosen signal, the wrapper's own pid.
     let out = lines("prctl", &[]);
-    let (pid, seen) = out[0].split_once(' ').unwrap();
+    let (pid, rest) = out[0].split_once(' ').unwrap();
+    let seen = rest.split(' ').next().unwrap();
     assert_eq!(
         pid,
         me.to_string(),

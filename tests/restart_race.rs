@@ -6,7 +6,8 @@
 //! reload). The grandchild `sleep` must die every time: its parent, the
 //! shell, is dead, even though the tool, which the spawner's stamp names,
 //! lives on. The tool reaps every orphan and reports how many were still
-//! alive after the wait.
+//! alive after the wait. In every mode: tree mode too, where `sleep`
+//! follows its parent as well as the anchor (the tool).
 //!
 //! The shell must pass its own stamp on for this: bash replaces setenv(3),
 //! and the library once wrote the stamp through it, so `sleep` compared
@@ -196,12 +197,20 @@ fn race_behind(test: &str, shell: &str, modes: &[&str]) {
 
 #[test]
 fn restart_race_behind_bash() {
-    race_behind("restart_race_behind_bash", "bash", &["prctl", "process"]);
+    race_behind(
+        "restart_race_behind_bash",
+        "bash",
+        &["prctl", "process", "tree"],
+    );
 }
 
 #[test]
 fn restart_race_behind_dash() {
-    race_behind("restart_race_behind_dash", "dash", &["prctl", "process"]);
+    race_behind(
+        "restart_race_behind_dash",
+        "dash",
+        &["prctl", "process", "tree"],
+    );
 }
 
 /// The reload: the shell is killed a second after it started, its `sleep`
@@ -213,7 +222,7 @@ fn one_second_reload_kills_the_grandchild() {
         if !shell_here("one_second_reload_kills_the_grandchild", shell) {
             continue;
         }
-        for mode in ["prctl", "process"] {
+        for mode in ["prctl", "process", "tree"] {
             for trial in 0..3 {
                 let (orphans, left) = restart(shell, Some(mode), trial, 1_000_000, GUARDED_WAIT_MS);
                 assert_eq!(

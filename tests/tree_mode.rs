@@ -239,12 +239,18 @@ fn chain_of_depth_4_dies_with_the_anchor_at_once() {
     for (i, &pid) in levels.iter().enumerate() {
         assert!(alive(pid), "tree: level {i} died while the anchor lives");
         assert!(has_watcher(pid), "tree: level {i} has no watcher thread");
+        // The top got the anchor as the handoff; below it every level
+        // passes it on in PDEATHSIG_ANCHOR (PDEATHSIG_PPID is the parent's,
+        // or, rewritten in place, the level's own: /proc shows the bytes).
+        let var = if i == 0 {
+            "PDEATHSIG_PPID"
+        } else {
+            "PDEATHSIG_ANCHOR"
+        };
         assert_eq!(
-            proc_env(pid, "PDEATHSIG_PPID")
-                .as_deref()
-                .and_then(stamp_pid),
+            proc_env(pid, var).as_deref().and_then(stamp_pid),
             Some(anchor),
-            "tree: level {i} should carry the anchor's stamp"
+            "tree: level {i} should carry the anchor in {var}"
         );
     }
     let killed = Instant::now();

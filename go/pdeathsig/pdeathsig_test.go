@@ -1007,13 +1007,13 @@ func (a *anchor) kill() {
 }
 
 // Tree mode: a Go child armed against an anchor that is NOT its parent
-// keeps living when its own parent exits (SIGKILLed: the child becomes an
-// orphan, reparented to this subreaper) while the anchor lives, and dies of
-// SIGTERM when the anchor is SIGKILLed. The anchor comes from
+// dies of SIGTERM when its own parent is SIGKILLed (it has not detached),
+// the anchor alive, and when the anchor is SIGKILLed, its parent alive. The anchor comes from
 // PDEATHSIG_PPID, as a plain pid and as PID:TICKS (what the library
 // writes), or explicitly (ArmTreeExpecting; the parent's handoff names
-// itself, and must not count). The control: a prctl-mode child (Arm) with
-// the same anchor alive dies when its parent exits.
+// itself, and must not count). The controls: a prctl-mode child (Arm) with
+// the same anchor alive dies when its parent exits; a process-mode child
+// lives on when the anchor dies.
 func TestTreeModeFollowsAnchor(t *testing.T) {
 	term := strconv.Itoa(int(syscall.SIGTERM))
 	t.Run("control/Arm dies with its parent", func(t *testing.T) {
@@ -1049,13 +1049,45 @@ func TestTreeModeFollowsAnchor(t *testing.T) {
 				t.Fatalf("tree-mode child reports signal %d armed, want %d", got, syscall.SIGTERM)
 			}
 			r.killParent(t)
-			if _, gone := waitReap(t, r.child, 500*time.Millisecond); gone {
-				t.Fatal("the tree-mode child died with its parent while the anchor lives")
+			assertDiedBy(t, "tree-mode child, its parent killed", r.child, syscall.SIGTERM)
+			if !alive(a.pid) {
+				t.Fatal("the anchor died: the test proves nothing")
 			}
+			// The anchor's death, the parent alive.
+			r = c.run(a)
+			r.expect(t, "armed ")
 			a.kill()
-			assertDiedBy(t, "tree-mode child", r.child, syscall.SIGTERM)
+			diedParentAlive(t, r, "tree-mode child, its anchor killed", syscall.SIGTERM)
 		})
 	}
+	t.Run("control/ArmProcess lives on without the anchor", func(t *testing.T) {
+		a := startAnchor(t)
+		r := start(t, []string{"PDEATHSIG_PPID=" + strconv.Itoa(a.pid)}, []string{"--no-handoff"},
+			os.Args[0], childFlag, "process", term)
+		r.expect(t, "armed ")
+		a.kill()
+		if _, gone := waitReap(t, r.child, 500*time.Millisecond); gone || !alive(r.child) {
+			t.Fatal("the process-mode child died with the anchor: the tree-mode test proves nothing")
+		}
+	})
+}
+
+// diedParentAlive waits (bounded) for r.child to end while its parent
+// lives, then kills the parent, so that the zombie comes to this
+// subreaper, and checks that it died of sig.
+func diedParentAlive(t *testing.T, r *run, what string, sig syscall.Signal) {
+	t.Helper()
+	for deadline := time.Now().Add(deathTimeout); alive(r.child); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still alive %v later", what, deathTimeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !alive(r.parent.Process.Pid) {
+		t.Fatalf("%s: the child's parent died first: the test proves nothing", what)
+	}
+	r.killParent(t)
+	assertDiedBy(t, what, r.child, sig)
 }
 
 // The race in tree mode: the anchor is already dead (killed and reaped)
@@ -1115,10 +1147,6 @@ func TestTreeModeIgnoredSignalEscalates(t *testing.T) {
 	if got := r.expect(t, "armed "); got != int(syscall.SIGTERM) {
 		t.Fatalf("child reports signal %d armed, want %d", got, syscall.SIGTERM)
 	}
-	r.killParent(t)
-	if _, gone := waitReap(t, r.child, 300*time.Millisecond); gone {
-		t.Fatal("the tree-mode child died with its parent while the anchor lives")
-	}
 	a.kill()
-	assertDiedBy(t, "tree-mode child ignoring SIGTERM, grace 200ms", r.child, syscall.SIGKILL)
+	diedParentAlive(t, r, "tree-mode child ignoring SIGTERM, grace 200ms", syscall.SIGKILL)
 }

@@ -64,8 +64,8 @@ use std::time::{Duration, Instant};
 
 use libc::{c_int, pid_t};
 use pdeathsig::{
-    parse_grace, parse_pid, Armed, EnvConfig, Error, Mode, Options, ParseSignalError, Signal,
-    Stamp, PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID, PID_ACCEPTED, SIGNAL_ACCEPTED,
+    parse_grace, parse_pid, EnvConfig, Error, Mode, Options, ParseSignalError, Signal, Stamp,
+    PDEATHSIG_GRACE, PDEATHSIG_MODE, PDEATHSIG_PPID, PID_ACCEPTED, SIGNAL_ACCEPTED,
 };
 
 /// env(1): the wrapper itself failed.
@@ -454,8 +454,8 @@ fn run(invocation: Invocation) -> ExitCode {
     if let Some(grace) = settings.grace {
         options = options.grace(grace);
     }
-    let armed = match options.arm() {
-        Ok(armed) => armed,
+    match options.arm() {
+        Ok(_) => {}
         // The signal was sent to us and we survived it (ignored, blocked, or
         // a signal whose default action is not to terminate). The parent is
         // gone: PROGRAM must not run.
@@ -468,7 +468,7 @@ fn run(invocation: Invocation) -> ExitCode {
         Err(err) => return fail(EXIT_FAILURE, &format!("{err}; not running PROGRAM")),
     };
     if settings.mode.has_watcher() {
-        supervise(&invocation, &settings, armed)
+        supervise(&invocation, &settings)
     } else {
         exec_program(&invocation)
     }
@@ -635,30 +635,10 @@ fn send(pid: pid_t, sig: c_int) {
     unsafe { libc::kill(pid, sig) };
 }
 
-/// `PDEATHSIG_PPID` for PROGRAM: in tree mode the anchor's stamp as the
-/// wrapper received it when it names the anchor with a time (else the
-/// anchor stamped now, as the library does); in process mode our own pid,
-/// stamped now.
-fn child_stamp(mode: Mode, armed: Armed, ppid: Option<pid_t>) -> String {
-    let me = std::process::id() as pid_t;
-    if mode != Mode::Tree {
-        return Stamp::now(me).to_string();
-    }
-    let received = variable(PDEATHSIG_PPID);
-    let received_stamp = received.as_ref().and_then(|v| Stamp::parse(v.as_bytes()));
-    let anchor = match armed {
-        Armed::Tree { anchor } => anchor,
-        _ => ppid
-            .or(received_stamp.map(|s| s.pid))
-            // SAFETY: getppid(2) has no preconditions and cannot fail.
-            .unwrap_or_else(|| unsafe { libc::getppid() }),
-    };
-    match (received, received_stamp) {
-        (Some(text), Some(stamp)) if stamp.pid == anchor && stamp.ticks.is_some() => {
-            text.to_string_lossy().into_owned()
-        }
-        _ => Stamp::now(anchor).to_string(),
-    }
+/// `PDEATHSIG_PPID` for PROGRAM: our own pid, stamped now (PROGRAM is our
+/// child).
+fn child_stamp() -> String {
+    Stamp::now(std::process::id() as pid_t).to_string()
 }
 
 /// The pre-exec step of PROGRAM under the supervisor: only
@@ -720,7 +700,7 @@ fn let_go_of_stdio() {
 
 /// process and tree mode: run PROGRAM as a child, forward signals, pass the
 /// parent's death on (with the grace period), end as PROGRAM ends.
-fn supervise(invocation: &Invocation, settings: &Settings, armed: Armed) -> ExitCode {
+fn supervise(invocation: &Invocation, settings: &Settings) -> ExitCode {
     let me = std::process::id() as pid_t;
     let armed_signal = settings.signal.as_raw();
     // Forwarded: the usual ones the caller did not ignore (PROGRAM inherits
@@ -747,10 +727,13 @@ fn supervise(invocation: &Invocation, settings: &Settings, armed: Armed) -> Exit
     let wait_set = sigset(&handled);
 
     let mut command = Command::new(&invocation.program);
-    command.args(&invocation.args).env(
-        PDEATHSIG_PPID,
-        child_stamp(settings.mode, armed, invocation.ppid),
-    );
+    command
+        .args(&invocation.args)
+        .env(PDEATHSIG_PPID, child_stamp());
+    // Tree mode: the anchor, and our session and detach flags, for PROGRAM.
+    if let Some(anchor) = pdeathsig::anchor_env_for_children() {
+        command.env(pdeathsig::PDEATHSIG_ANCHOR, anchor);
+    }
     let sigpipe_ignored = CALLER_IGNORES_SIGPIPE.load(Ordering::Relaxed);
     let hook = move || {
         arm_against_supervisor(me, &caller_mask, sigpipe_ignored, sigchld_ignored);
