@@ -570,7 +570,7 @@ class TreeModeTests(unittest.TestCase):
         self.assert_lives(run.child, 0.3, "the tree-mode child died, its parent and anchor alive")
         anchor.kill()
         anchor.wait(timeout=DEATH_TIMEOUT)
-        self.assert_died_by(run.child, signal.SIGKILL)
+        self.assert_died_parent_alive(run, signal.SIGKILL)
 
     def test_fork_child_has_its_own_watcher(self):
         """A multiprocessing child (start method "fork") of a process armed

@@ -14,11 +14,23 @@ use crate::verdict::{self, Verdict};
 use crate::watch;
 
 /// `getppid()` as seen by the load-time constructor; 0 until it has run.
+static LOAD_TIME_SESSION: AtomicI32 = AtomicI32::new(0);
 static LOAD_TIME_PARENT: AtomicI32 = AtomicI32::new(0);
 
 /// Called by the load-time constructor, before `main`.
 pub(crate) fn record_load_time_parent() {
     LOAD_TIME_PARENT.store(sys::getppid(), Ordering::Relaxed);
+    LOAD_TIME_SESSION.store(sys::getsid(), Ordering::Relaxed);
+}
+
+/// The session this process started in (at load time, else now): its
+/// parent's, unless something between fork and exec changed it. Tree
+/// mode's first process compares with it to tell whether it has detached.
+pub(crate) fn load_time_session() -> pid_t {
+    match LOAD_TIME_SESSION.load(Ordering::Relaxed) {
+        0 => sys::getsid(),
+        sid => sid,
+    }
 }
 
 /// The parent pid seen at the earliest point this library could look: its

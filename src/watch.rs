@@ -309,7 +309,7 @@ pub(crate) fn watch(
         let ino = anchor.ino.or_else(|| sys::pidfs_ino(anchor.pid).ok());
         ANCHOR_INO.store(ino.unwrap_or(NO_TICKS), Ordering::Release);
         record_detach_facts(
-            anchor.session.unwrap_or_else(sys::getsid),
+            anchor.session.unwrap_or_else(crate::arm::load_time_session),
             anchor.flags.unwrap_or_else(detach_flags),
         );
         let outside = sys::getppid() == 0;

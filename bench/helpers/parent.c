@@ -3,9 +3,10 @@
  * "pid <child>", then SIGKILLs itself after exactly --delay-us microseconds
  * (measured from the fork), or pauses until killed (--pause).
  *
- *   parent [--handoff] (--delay-us N | --pause) [--set K=V]... -- PROG [ARGS...]
+ *   parent [--handoff] [--pgroup] (--delay-us N | --pause) [--set K=V]... -- PROG [ARGS...]
  *
- * --handoff  export PDEATHSIG_PPID=<own pid> to the child (the protocol) */
+ * --handoff  export PDEATHSIG_PPID=<own pid> to the child (the protocol)
+ * --pgroup   the child starts a process group of its own (setpgid(2)) */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -15,11 +16,12 @@
 #include <unistd.h>
 
 int main(int argc, char **argv) {
-    int handoff = 0, nset = 0, i = 1;
+    int handoff = 0, pgroup = 0, nset = 0, i = 1;
     long delay_us = -1;
     char *sets[16];
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--handoff") == 0) handoff = 1;
+        else if (strcmp(argv[i], "--pgroup") == 0) pgroup = 1;
         else if (strcmp(argv[i], "--pause") == 0) delay_us = -1;
         else if (strcmp(argv[i], "--delay-us") == 0 && i + 1 < argc) delay_us = atol(argv[++i]);
         else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc && nset < 16) sets[nset++] = argv[++i];
@@ -34,6 +36,7 @@ int main(int argc, char **argv) {
     if (child < 0) { perror("parent: fork"); return 126; }
     if (child == 0) {
         for (int k = 0; k < nset; k++) putenv(sets[k]);
+        if (pgroup) setpgid(0, 0);
         if (handoff) {
             char buf[16];
             snprintf(buf, sizeof buf, "%d", (int)self);

@@ -13,6 +13,9 @@ pub struct Mode {
     /// Variables set in the child only (LD_PRELOAD, PDEATHSIG...).
     pub child_env: Vec<String>,
     pub handoff: bool,
+    /// The child leads a process group of its own (`parent --pgroup`): the
+    /// teardown's reference, killed as a group.
+    pub pgroup: bool,
 }
 
 pub fn modes(ctx: &Ctx, with_none: bool) -> Vec<Mode> {
@@ -23,6 +26,7 @@ pub fn modes(ctx: &Ctx, with_none: bool) -> Vec<Mode> {
             name: "no guard",
             child_env: vec![],
             handoff: false,
+            pgroup: false,
         });
     }
     modes.push(Mode {
@@ -32,11 +36,13 @@ pub fn modes(ctx: &Ctx, with_none: bool) -> Vec<Mode> {
             "PDEATHSIG=TERM".into(),
         ],
         handoff: false,
+        pgroup: false,
     });
     modes.push(Mode {
         name: "libpdeathsig, prctl + handoff (default mode)",
         child_env: vec![format!("LD_PRELOAD={lib}"), "PDEATHSIG=TERM".into()],
         handoff: true,
+        pgroup: false,
     });
     if ctx.process_mode {
         modes.push(Mode {
@@ -47,6 +53,7 @@ pub fn modes(ctx: &Ctx, with_none: bool) -> Vec<Mode> {
                 "PDEATHSIG_MODE=process".into(),
             ],
             handoff: true,
+            pgroup: false,
         });
     }
     if ctx.tree_mode {
@@ -60,6 +67,7 @@ pub fn modes(ctx: &Ctx, with_none: bool) -> Vec<Mode> {
                 "PDEATHSIG_MODE=tree".into(),
             ],
             handoff: true,
+            pgroup: false,
         });
     }
     modes
@@ -95,6 +103,9 @@ pub fn start_parent(
     let mut argv = vec![cstr(&ctx.parent)];
     if mode.handoff {
         argv.push(cstr("--handoff"));
+    }
+    if mode.pgroup {
+        argv.push(cstr("--pgroup"));
     }
     match delay_us {
         Some(d) => {

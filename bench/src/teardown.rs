@@ -34,7 +34,12 @@ fn teardown_trial(ctx: &Ctx, mode: &Mode, depth: usize) -> Option<(f64, bool)> {
         let fds: Vec<RawFd> = pids[1..].iter().filter_map(|&p| pidfd(p)).collect();
         if fds.len() == depth {
             let t0 = Instant::now();
-            kill(ppid, libc::SIGKILL);
+            if mode.pgroup {
+                // The reference: the whole chain at once, by the kernel.
+                kill(-pids[1], libc::SIGKILL);
+            } else {
+                kill(ppid, libc::SIGKILL);
+            }
             // Indices into fds of the processes not yet gone.
             let mut left: Vec<usize> = (0..depth).collect();
             let mut deepest_gone: Option<usize> = None;
@@ -73,8 +78,18 @@ pub fn teardown(ctx: &Ctx, report: &mut String) {
     let reps = ctx.n(50, 5);
     let depths = [1usize, 4, 16, 64];
     let modes = modes(ctx, false);
-    // The tree needs the handoff stamps: only the library modes apply.
-    let modes: Vec<&Mode> = modes.iter().filter(|m| m.handoff).collect();
+    // The tree needs the handoff stamps: only the library modes apply; and
+    // the physical limit, the same chain (no library) as one process group
+    // killed with one kill(-pgid, SIGKILL).
+    let limit = Mode {
+        name: "kill(-pgid, SIGKILL) of the chain, no library (the physical limit)",
+        child_env: vec![],
+        handoff: false,
+        pgroup: true,
+    };
+    let modes: Vec<&Mode> = std::iter::once(&limit)
+        .chain(modes.iter().filter(|m| m.handoff))
+        .collect();
     let mut samples = vec![vec![Vec::new(); depths.len()]; modes.len()];
     let mut failed = vec![vec![0usize; depths.len()]; modes.len()];
     eprintln!(
@@ -161,6 +176,19 @@ pub fn teardown(ctx: &Ctx, report: &mut String) {
         growth.join("; ")
     )
     .unwrap();
+    // Tree mode against the physical limit, at the deepest chain.
+    let p50_deepest = |mi: usize| percentile(&split(&samples[mi][last]).0, 50.0);
+    if let Some(tree) = modes.iter().position(|m| m.name.contains("MODE=tree")) {
+        writeln!(
+            report,
+            "Tree mode at depth {}: {:.2}x the physical limit (p50 {:.0} us against {:.0} us, same run).",
+            depths[last],
+            p50_deepest(tree) / p50_deepest(0),
+            p50_deepest(tree),
+            p50_deepest(0)
+        )
+        .unwrap();
+    }
     report.push_str(&pending_note(ctx));
     std::fs::write(ctx.out.join(csv_name(ctx, "teardown")), csv).unwrap();
 }
