@@ -773,8 +773,14 @@ fn wait_tree(targets: Targets, private: bool) -> bool {
                 [0, 0]
             }
         };
+        // A pidfd of our own table polls readable only once its process
+        // has exited: no second look needed (it costs the teardown of a
+        // whole tree three system calls per process).
+        let anchor_dead = |a: Target, revents: libc::c_short| {
+            (private && revents != 0 && !a.is_parent) || confirmed_dead(a)
+        };
         if let Some(a) = anchor {
-            if confirmed_dead(a) {
+            if anchor_dead(a, woken[1]) {
                 release(parent);
                 release(anchor);
                 return true;
