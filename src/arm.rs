@@ -204,15 +204,17 @@ impl Options {
 /// fork(2) nor execve(2): a program exec'd under `LD_PRELOAD` re-arms itself
 /// at load time. Credential changes (setuid(2)) do not stop it.
 ///
-/// In [`Mode::Tree`] the watcher follows the tree's *anchor* (the pid of
-/// [`Options::parent`], else `PDEATHSIG_PPID`, else the parent seen at load
-/// time) instead of the parent: it is judged alive by pidfd_open(2) and by
-/// its start time against the stamp's (pid reuse), whoever our parent is;
-/// already gone, the signal is sent at once. A child that this process
-/// creates with fork(2) and no exec starts a watcher of its own (a
-/// pthread_atfork(3) child handler), so fork-only workers follow the anchor
-/// too. When this process is the anchor itself, nothing is watched
-/// ([`Armed::Tree`] with our own pid).
+/// In [`Mode::Tree`] the watcher follows the parent, as in process mode,
+/// and the tree's *anchor* too (the pid of [`Options::parent`], else
+/// `PDEATHSIG_ANCHOR` as the tree passes it on, else `PDEATHSIG_PPID`, the
+/// handoff, else this process itself): the signal comes when either dies,
+/// and only with the anchor once this process has detached (another
+/// session than its parent's, SIGHUP or SIGINT with SIGQUIT ignored where
+/// the parent did not, or left behind by a parent that exited with status
+/// 0; see the README's "Which mode?"). Already gone, the signal is sent at
+/// once. A child that this process creates with fork(2) and no exec starts
+/// a watcher of its own (a pthread_atfork(3) child handler) on it and the
+/// anchor, so fork-only workers are guarded too.
 ///
 /// Arming process or tree mode again in the same process against the same
 /// parent updates the signal and grace of the running watcher.

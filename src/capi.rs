@@ -171,17 +171,24 @@ pub extern "C" fn arm_parent_process_death_signal_with_grace(
     arm_with_mode(sig, parent, grace_ms, Mode::Process)
 }
 
-/// Tree mode: this process gets `sig` when the tree's *anchor* exits,
-/// whoever its parent is. The anchor is PDEATHSIG_PPID (the tool that
-/// started the tree exports its pid there), else the parent seen at load
-/// time. A detached or daemonized process still follows it; a child this
-/// process creates with fork() without exec gets a watcher of its own
-/// (pthread_atfork(3)); with LD_PRELOAD and PDEATHSIG_MODE=tree every
-/// exec'd descendant arms the same way, so the whole tree gets the signal
-/// at once when the anchor dies. The race is closed: if the anchor is
-/// already gone (or its pid was reused: its start time is checked against
-/// the stamp's), the signal is sent at once. One watcher thread, as in
-/// process mode. See pidfd_open(2), pthread_atfork(3).
+/// Tree mode: this process gets `sig` when its parent dies (as in process
+/// mode) and when the tree's *anchor* dies, whichever comes first; once it
+/// has detached, only the anchor counts. Detached: in another session than
+/// its parent passed on (setsid(2): setsid -f, daemon(3), a double fork),
+/// ignoring SIGHUP, or SIGINT with SIGQUIT, where its parent did not
+/// (nohup, a shell's `cmd &`), or left behind by a parent that exited with
+/// status 0 (a launcher such as git credential-cache; told by the pidfd's
+/// exit information, Linux 6.15+; unknown: it follows the anchor and says
+/// so on stderr). The anchor is `anchor` (when not 0), else
+/// PDEATHSIG_ANCHOR (how a tree passes it on), else PDEATHSIG_PPID (the
+/// tool that starts the tree exports its pid there), else this process
+/// itself. A child this process creates with fork() without exec gets a
+/// watcher of its own (pthread_atfork(3)); with LD_PRELOAD and
+/// PDEATHSIG_MODE=tree every exec'd descendant arms the same way, so the
+/// whole tree gets the signal at once when the anchor dies. The race is
+/// closed: if the anchor or the parent is already gone (pid reuse is told
+/// by start time and pidfs inode), the signal is sent at once. One watcher
+/// thread, as in process mode. See pidfd_open(2), pthread_atfork(3).
 ///
 /// Returns 0 on success (PDEATHSIG_UNVERIFIED: armed, parent unverified),
 /// -1 with errno set on failure: the errors of

@@ -80,14 +80,13 @@
 // # Tree mode
 //
 // Tree mode (ArmTree, ArmTreeExpecting, ArmTreeWithGrace) watches the
-// tree's anchor instead of the parent: the process named in PDEATHSIG_PPID
-// (the tool that started the tree exports its own pid there, and the
-// value passes unchanged down the tree; a pid, or PID:TICKS as the library
-// writes it when it arms at load time), else the parent seen when the
-// library was loaded. This process gets the signal when the anchor exits,
-// whoever its parent is: it keeps living when its parent exits while the
-// anchor lives (detached, daemonized, or behind an intermediate that
-// exits), and dies with the anchor. A child created by
+// parent, as process mode does, and the tree's anchor: the pid given to
+// ArmTreeExpecting, else the anchor the tree passes on (PDEATHSIG_ANCHOR),
+// else the process named in PDEATHSIG_PPID (the tool that started the
+// tree exports its own pid there), else this process. This process gets
+// the signal when its parent or the anchor dies; once it has detached
+// (syscall.Setsid, nohup, a daemon's double fork, or left behind by a
+// parent that exited with status 0) only the anchor counts. A child created by
 // fork without exec gets a watcher of its own (pthread_atfork; Go itself
 // never forks without exec, but C code it calls may), and children exec'd
 // with LD_PRELOAD=libpdeathsig.so PDEATHSIG_MODE=tree arm the same way, so

@@ -51,14 +51,16 @@ period::
 
     pdeathsig.arm_process(signal.SIGTERM, grace=5.0)
 
-Tree mode, :func:`arm_tree`, watches the tree's *anchor* instead of the
-parent: the process named in ``PDEATHSIG_PPID`` (the tool that started the
-tree exports its own pid there; a pid, or ``PID:TICKS`` as the library
-writes it), else the parent seen at import. The process gets the signal when
-the anchor exits, whoever its parent is: it keeps living when its parent
-exits while the anchor lives, and a child created with ``os.fork()`` without
-exec (a ``multiprocessing`` "fork" worker) gets a watcher of its own
-(pthread_atfork(3)), so the whole tree dies with the anchor::
+Tree mode, :func:`arm_tree`, watches the parent (as process mode does) and
+the tree's *anchor*: ``anchor=``, else the anchor the tree passed on
+(``PDEATHSIG_ANCHOR``), else the process named in ``PDEATHSIG_PPID`` (the
+tool that started the tree exports its own pid there), else this process.
+The process gets the signal when its parent or the anchor dies; once it has
+detached (``os.setsid()``, ``nohup``, a daemon's double fork, or left
+behind by a parent that exited with status 0) only the anchor counts. A
+child created with ``os.fork()`` without exec (a ``multiprocessing`` "fork"
+worker) gets a watcher of its own (pthread_atfork(3)), so the whole tree
+dies with the anchor::
 
     pdeathsig.arm_tree(signal.SIGTERM, grace=5.0)   # anchor: PDEATHSIG_PPID
 
