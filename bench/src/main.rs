@@ -89,7 +89,7 @@ fn main() {
         let ratios = startup::startup(&ctx, &mut report);
         // The limit applies to the stamped parent (what every process of a
         // preloaded tree sees after its first level); the plain-pid parent
-        // (the library's stamp goes through setenv) is reported only.
+        // (the stamp does not fit in place) is reported only.
         if ratios.stamped > 1.05 {
             failures.push(format!(
                 "start-up ratio library/C shim, stamped parent, {:.3} > 1.05",

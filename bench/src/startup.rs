@@ -19,7 +19,7 @@ use crate::stats::{percentile, sorted};
 /// The library-to-C-shim ratios of total start-up time.
 pub struct StartupRatios {
     /// The parent exports `PDEATHSIG_PPID=<pid>`: the library's stamp does
-    /// not fit in place and goes through setenv(3).
+    /// not fit in place and goes into the library's own string.
     pub plain: f64,
     /// The parent exports `PDEATHSIG_PPID=<pid>:<ticks>`, as pdeathsig's
     /// spawners (and every armed process of a tree) do.
@@ -129,7 +129,7 @@ pub fn startup(ctx: &Ctx, report: &mut String) -> StartupRatios {
          Variants interleaved exec by exec (rotating order), same run. Environment of \
          each: `PDEATHSIG=TERM` and `PDEATHSIG_PPID` as the parent (the benchmark) exports \
          it: a plain pid, `PDEATHSIG_PPID=<pid>` (the library's stamp `PID:TICKS` then does \
-         not fit in place: setenv(3), which allocates), or `PID:TICKS` as pdeathsig's own \
+         not fit in place: the library points the variable at a string of its own), or `PID:TICKS` as pdeathsig's own \
          spawners write it (`CLOCK_BOOTTIME` in clock ticks: the child's stamp fits in \
          place), which is also what every process of a tree under LD_PRELOAD sees after \
          the first level. Both libraries arm, pass the check and stamp.\n\n\
@@ -218,7 +218,7 @@ pub fn startup(ctx: &Ctx, report: &mut String) -> StartupRatios {
 
 /// How many of `probes` children, started with `ppid` in the environment
 /// under libpdeathsig.so, stamped in place: their `/proc/PID/environ` (the
-/// block the kernel wrote at exec; setenv(3) leaves it alone) names them.
+/// block the kernel wrote at exec; a stamp written elsewhere leaves it alone) names them.
 fn in_place_probes(ctx: &Ctx, ppid: &str, probes: usize) -> usize {
     let (_, value) = ppid.split_once('=').unwrap();
     (0..probes)
