@@ -44,7 +44,7 @@ pub const PDEATHSIG_PPID: &str = "PDEATHSIG_PPID";
 pub const PDEATHSIG_MODE: &str = "PDEATHSIG_MODE";
 
 /// Tree mode's anchor, as the tree's processes pass it on to their
-/// children: `PID:TICKS:INO:SESSION:FLAGS` (see `Anchor`). Written by the
+/// children: `PID:TICKS:INO:SESSION:FLAGS:PIDNS` (see `Anchor`). Written by the
 /// library in tree mode; a spawner sets `PDEATHSIG_PPID` instead.
 pub const PDEATHSIG_ANCHOR: &str = "PDEATHSIG_ANCHOR";
 
@@ -436,7 +436,8 @@ impl Stamp {
 }
 
 /// Tree mode's anchor as a process passes it on (`PDEATHSIG_ANCHOR`):
-/// `PID:TICKS:INO:SESSION:FLAGS`, TICKS and INO empty when unknown.
+/// `PID:TICKS:INO:SESSION:FLAGS:PIDNS`, fields after PID empty when
+/// unknown.
 ///
 /// `PID` is the anchor; `TICKS` and `INO` (as in [`Stamp`]) when the tree's
 /// first process learned of it, and its pidfs inode number, so that a
@@ -445,6 +446,9 @@ impl Stamp {
 /// and SIGINT with SIGQUIT (2) it ignored: a child in another session
 /// (setsid(2)), or that ignores one of these where its parent did not
 /// (`nohup`, a shell's `&`), has detached, and follows the anchor only.
+/// `PIDNS` is the inode of the PID namespace in which `PID` names the
+/// anchor: a process in another one (`unshare -p`) cannot see it, and
+/// takes itself as the anchor of its part of the tree.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Anchor {
     pub(crate) pid: pid_t,
@@ -452,11 +456,12 @@ pub(crate) struct Anchor {
     pub(crate) ino: Option<u64>,
     pub(crate) session: Option<pid_t>,
     pub(crate) flags: Option<u8>,
+    pub(crate) pid_ns: Option<u64>,
 }
 
 impl Anchor {
-    /// Parses `PID[:TICKS[:INO[:SESSION[:FLAGS]]]]` (fields after the pid
-    /// may be empty).
+    /// Parses `PID[:TICKS[:INO[:SESSION[:FLAGS[:PIDNS]]]]]` (fields after
+    /// the pid may be empty).
     pub(crate) fn parse(text: &[u8]) -> Option<Anchor> {
         let mut fields = text.split(|&b| b == b':');
         let pid = parse_pid(fields.next()?)?;
@@ -474,6 +479,7 @@ impl Anchor {
             Some(n) if n > 3 => return None,
             other => other.map(|n| n as u8),
         };
+        let pid_ns = number(fields.next())?;
         if fields.next().is_some() {
             return None;
         }
@@ -483,16 +489,23 @@ impl Anchor {
             ino,
             session,
             flags,
+            pid_ns,
         })
     }
 
-    /// Writes `PID:TICKS:INO:SESSION:FLAGS` as [`Anchor::parse`] reads it, the
+    /// Writes `PID:TICKS:INO:SESSION:FLAGS:PIDNS` as [`Anchor::parse`] reads it, the
     /// pid padded with zeros to `min_len` bytes in all when that is longer.
     pub(crate) fn write(&self, out: &mut dyn Sink, min_len: usize) {
-        let mut rest = [0u8; 72];
+        let mut rest = [0u8; 96];
         let mut tail = crate::text::Buf::new(&mut rest);
         let session = self.session.and_then(|s| u64::try_from(s).ok());
-        for field in [self.ticks, self.ino, session, self.flags.map(u64::from)] {
+        for field in [
+            self.ticks,
+            self.ino,
+            session,
+            self.flags.map(u64::from),
+            self.pid_ns,
+        ] {
             tail.put(b":");
             if let Some(n) = field {
                 tail.put_int(i64::try_from(n).unwrap_or(i64::MAX));

@@ -200,7 +200,7 @@ impl Error {
                     out.put(b"accepted: prctl (the default), process or tree, any case");
                 } else if bad.var == crate::environ::PDEATHSIG_ANCHOR {
                     out.put(
-                        b"accepted: PID:TICKS:INO:SESSION:FLAGS as pdeathsig writes it in tree mode \
+                        b"accepted: PID:TICKS:INO:SESSION:FLAGS:PIDNS as pdeathsig writes it in tree mode \
                           (unset it to let PDEATHSIG_PPID name the anchor)",
                     );
                 } else if bad.var == crate::environ::PDEATHSIG_GRACE {

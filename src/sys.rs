@@ -221,6 +221,19 @@ pub(crate) fn pidfs_ino(pid: pid_t) -> Result<u64, c_int> {
     result
 }
 
+/// The inode number of this process's PID namespace (stat(2) of
+/// `/proc/self/ns/pid`; the link follows the process, whichever PID
+/// namespace the /proc mount belongs to, as long as it shows us); `None`
+/// when it cannot be read. See pid_namespaces(7), namespaces(7).
+pub(crate) fn pid_namespace() -> Option<u64> {
+    // SAFETY: an all-zero stat is valid output space; the path is a
+    // NUL-terminated literal.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: as above; stat writes only into `st`.
+    let rc = unsafe { libc::stat(c"/proc/self/ns/pid".as_ptr(), &mut st) };
+    (rc == 0).then_some(st.st_ino)
+}
+
 /// `close(fd)`, once, for a descriptor the caller owns. See close(2).
 pub(crate) fn close(fd: c_int) {
     // SAFETY: callers pass an fd they opened and still own, exactly once.

@@ -97,6 +97,9 @@ static TREE: AtomicBool = AtomicBool::new(false);
 static ANCHOR_PID: AtomicI32 = AtomicI32::new(0);
 static ANCHOR_TICKS: AtomicU64 = AtomicU64::new(NO_TICKS);
 static ANCHOR_INO: AtomicU64 = AtomicU64::new(NO_TICKS);
+/// The PID namespace in which `ANCHOR_PID` names the anchor (`NO_TICKS`:
+/// unknown).
+static ANCHOR_NS: AtomicU64 = AtomicU64::new(NO_TICKS);
 /// Tree mode: the session and detach flags (see [`detach_flags`]) the
 /// parent passed on, and this process's own when it armed (passed on to
 /// its children: the environment for exec'd ones, these statics for fork
@@ -178,6 +181,7 @@ pub(crate) fn anchor_for_children() -> Option<Anchor> {
         ino: known(ANCHOR_INO.load(Ordering::Acquire)),
         session: Some(OWN_SESSION.load(Ordering::Acquire)).filter(|&s| s > 0),
         flags: Some(OWN_FLAGS.load(Ordering::Acquire)),
+        pid_ns: known(ANCHOR_NS.load(Ordering::Acquire)),
     })
 }
 
@@ -298,16 +302,29 @@ pub(crate) fn watch(
     if !tree && sys::getppid() == 0 {
         return Err(Error::ParentOutsideNamespace);
     }
-    if let Some(anchor) = anchor {
+    if let Some(mut anchor) = anchor {
         let _locked = lock();
         if running() {
             return rearm_running_tree(sig, anchor, grace_ms);
         }
         let me = sys::getpid();
-        ANCHOR_PID.store(anchor.pid, Ordering::Release);
-        ANCHOR_TICKS.store(anchor.ticks.unwrap_or(NO_TICKS), Ordering::Release);
-        let ino = anchor.ino.or_else(|| sys::pidfs_ino(anchor.pid).ok());
-        ANCHOR_INO.store(ino.unwrap_or(NO_TICKS), Ordering::Release);
+        let own_ns = sys::pid_namespace();
+        let foreign = match (anchor.pid_ns, own_ns) {
+            (Some(theirs), Some(ours)) => theirs != ours,
+            // Our parent is outside our PID namespace: so is an anchor
+            // that is not us (the tree came in through unshare -p).
+            _ => sys::getppid() == 0 && anchor.pid != me,
+        };
+        if foreign {
+            warn_foreign_anchor(anchor.pid);
+            anchor = Anchor {
+                pid: me,
+                ticks: sys::boot_ticks(),
+                ino: None,
+                ..anchor
+            };
+        }
+        set_anchor(anchor.pid, anchor.ticks, anchor.ino, own_ns);
         record_detach_facts(
             anchor.session.unwrap_or_else(crate::arm::load_time_session),
             anchor.flags.unwrap_or_else(detach_flags),
@@ -319,8 +336,11 @@ pub(crate) fn watch(
         GRACE_MS.store(grace_ms, Ordering::Release);
         watch_fork_children();
         if anchor.pid == me && outside {
-            // The anchor, with its parent outside our PID namespace:
-            // nothing to watch here; its fork children follow it.
+            // The anchor, with its parent outside our PID namespace (a
+            // namespace's init): no pidfd can name that parent, but the
+            // kernel's PR_SET_PDEATHSIG crosses namespaces; fork children
+            // follow this process.
+            let _ = sys::set_pdeathsig(sig.as_raw());
             return Ok(Armed::Tree { anchor: me });
         }
     }
@@ -399,7 +419,52 @@ extern "C" fn after_fork_in_child() {
         OWN_FLAGS.load(Ordering::Acquire),
     );
     ANCHOR_ONLY.store(detached_now(), Ordering::Release);
+    if sys::getppid() == 0 {
+        // Forked into a new PID namespace (by a forker that called
+        // unshare(CLONE_NEWPID)): the anchor cannot be seen from here.
+        become_own_anchor(SIGNAL.load(Ordering::Acquire));
+    }
     let _ = spawn();
+}
+
+/// Tree mode, in a new PID namespace whose parent is outside (getppid() is
+/// 0): the tree's anchor cannot be seen, nor the parent. This process is
+/// the anchor of its part of the tree, and the kernel's
+/// PR_SET_PDEATHSIG, which crosses namespaces, follows its parent.
+fn become_own_anchor(sig: c_int) {
+    warn_foreign_anchor(ANCHOR_PID.load(Ordering::Acquire));
+    set_anchor(sys::getpid(), sys::boot_ticks(), None, sys::pid_namespace());
+    let _ = sys::set_pdeathsig(sig);
+    #[cfg(feature = "auto-arm")]
+    if let Some(anchor) = anchor_for_children() {
+        // SAFETY: a fork child runs this one thread; the environment is
+        // this process's copy, which the child handler is the first to
+        // touch (the rule of the constructor's stamping).
+        unsafe { crate::stamp::stamp_anchor(&anchor) };
+    }
+}
+
+/// Records the anchor (its pidfs inode looked up when not given).
+fn set_anchor(pid: pid_t, ticks: Option<u64>, ino: Option<u64>, pid_ns: Option<u64>) {
+    ANCHOR_PID.store(pid, Ordering::Release);
+    ANCHOR_TICKS.store(ticks.unwrap_or(NO_TICKS), Ordering::Release);
+    let ino = ino.or_else(|| sys::pidfs_ino(pid).ok());
+    ANCHOR_INO.store(ino.unwrap_or(NO_TICKS), Ordering::Release);
+    ANCHOR_NS.store(pid_ns.unwrap_or(NO_TICKS), Ordering::Release);
+}
+
+/// One line on stderr: the anchor is in another PID namespace.
+fn warn_foreign_anchor(anchor: pid_t) {
+    use crate::text::Sink;
+    let mut storage = [0u8; 240];
+    let mut line = crate::text::Buf::new(&mut storage);
+    line.put(b"pdeathsig: the tree's anchor ");
+    line.put_int(i64::from(anchor));
+    line.put(
+        b" is outside this PID namespace and cannot be watched from here; this process \
+          is the anchor of its part of the tree\n",
+    );
+    sys::write_stderr(line.as_bytes());
 }
 
 /// Arming again while a watcher runs: same watched process, new signal
@@ -741,7 +806,13 @@ extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
         // Still here: the process survived the signal for the whole grace.
         sys::kill_self(libc::SIGKILL);
     }
-    ptr::null_mut()
+    // Nothing is left to do. Parked rather than ended: the signal usually
+    // ends the process, and a thread exit of its own would only compete for
+    // the CPU with the rest of a tree's teardown (a process that survives
+    // the signal keeps an idle thread).
+    loop {
+        sys::sleep_ms(3_600_000);
+    }
 }
 
 /// Tree mode: waits for the anchor's death (then true: signal) and the
@@ -820,11 +891,12 @@ fn wait_tree(targets: Targets, private: bool) -> bool {
 /// follows the anchor, never killed on a guess.
 fn left_behind(p: Target, anchor: Option<Target>, private: bool) -> bool {
     let mut waited = 0;
-    while private {
+    // Only our own table's descriptor is surely still this pidfd.
+    while private && waited <= EXIT_STATUS_WAIT_MS {
         match sys::pidfd_exit_status(p.fd) {
             Ok(Some(status)) => return status == 0,
-            Ok(None) if waited < EXIT_STATUS_WAIT_MS => {}
-            _ => break,
+            Ok(None) => {}
+            Err(_) => break,
         }
         if anchor.is_some_and(confirmed_dead) {
             return false;

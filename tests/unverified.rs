@@ -9,6 +9,13 @@ mod support;
 use std::process::Command;
 use support::*;
 
+/// A `sleep 60` of ours: alive, and no ancestor of this process.
+fn live_non_ancestor(tree: &mut Tree) -> Pid {
+    let mut cmd = tree.command("sleep");
+    cmd.arg("60");
+    tree.spawn(&mut cmd).id() as Pid
+}
+
 #[test]
 fn c_api_returns_unverified_and_verified_control() {
     let tree = Tree::new();
@@ -32,9 +39,7 @@ fn c_api_returns_unverified_and_verified_control() {
 #[test]
 fn rust_api_returns_unverified_and_verified_control() {
     let mut tree = Tree::new();
-    let mut cmd = tree.command("sleep");
-    cmd.arg("60");
-    let other = tree.spawn(&mut cmd).id() as Pid;
+    let other = live_non_ancestor(&mut tree);
     let armed = pdeathsig::arm_parent_death_signal_expecting(pdeathsig::Signal::TERM, other);
     assert!(
         matches!(armed, Ok(pdeathsig::Armed::Unverified { expected, .. }) if expected == other),
@@ -51,9 +56,7 @@ fn rust_api_returns_unverified_and_verified_control() {
 #[test]
 fn constructor_says_unverified_on_stderr() {
     let mut tree = Tree::new();
-    let mut cmd = tree.command("sleep");
-    cmd.arg("60");
-    let other = tree.spawn(&mut cmd).id() as Pid;
+    let other = live_non_ancestor(&mut tree);
     let me = std::process::id();
     for (stamp, expect_line) in [(other.to_string(), true), (me.to_string(), false)] {
         let mut cmd: Command = tree.command("/bin/true");
