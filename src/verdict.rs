@@ -216,7 +216,7 @@ pub(crate) fn judge_anchor(stamp: &Stamp) -> Verdict {
     if anchor == sys::getppid() {
         return Verdict::alive(armed, anchor);
     }
-    match liveness(anchor, stamp.ticks, proc_is_ours()) {
+    match liveness_of_stamper(stamp, proc_is_ours()) {
         Liveness::Dead => Verdict::Gone,
         Liveness::Alive | Liveness::Unknown => Verdict::alive(armed, anchor),
     }
@@ -258,9 +258,13 @@ fn is_ancestor(wanted: pid_t, pid: pid_t) -> bool {
 
 /// [`liveness`] of the stamp's process, and where the stamp carries its
 /// pidfs inode number, its identity: a living process with another number
-/// under that pid is a reuse, so the stamper is dead.
+/// under that pid is a reuse, so the stamper is dead. With the inode
+/// number the stamp's time is not used: it is exact, and a time compared
+/// across time namespaces (`unshare --time --boottime`, where /proc shows
+/// start times with the reader's offset) is not.
 pub(crate) fn liveness_of_stamper(stamp: &Stamp, trusted_proc: bool) -> Liveness {
-    match liveness(stamp.pid, stamp.ticks, trusted_proc) {
+    let ticks = stamp.ticks.filter(|_| stamp.ino.is_none());
+    match liveness(stamp.pid, ticks, trusted_proc) {
         Liveness::Alive if trusted_proc => match (stamp.ino, sys::pidfs_ino(stamp.pid)) {
             (Some(stamped), Ok(now)) if stamped != now => Liveness::Dead,
             _ => Liveness::Alive,
