@@ -424,7 +424,31 @@ extern "C" fn after_fork_in_child() {
         // unshare(CLONE_NEWPID)): the anchor cannot be seen from here.
         become_own_anchor(SIGNAL.load(Ordering::Acquire));
     }
-    let _ = spawn();
+    if let Err(errno) = spawn() {
+        // No watcher (RLIMIT_NPROC, no memory): never silently unguarded.
+        // The kernel's setting follows the forker at least (the forking
+        // thread: see the README on thread exit), and one line says so.
+        let sig = SIGNAL.load(Ordering::Acquire);
+        let _ = sys::set_pdeathsig(sig);
+        warn_no_fork_watcher(errno);
+    }
+}
+
+/// One line on stderr: a fork child's watcher could not start.
+fn warn_no_fork_watcher(errno: c_int) {
+    use crate::text::Sink;
+    let mut storage = [0u8; 240];
+    let mut line = crate::text::Buf::new(&mut storage);
+    line.put(b"pdeathsig: fork child ");
+    line.put_int(i64::from(sys::getpid()));
+    line.put(b": cannot start its watcher thread (pthread_create: ");
+    let mut text = [0u8; 64];
+    match sys::strerror(errno, &mut text) {
+        Some(msg) => line.put(msg),
+        None => line.put_int(i64::from(errno)),
+    }
+    line.put(b"); armed with prctl(PR_SET_PDEATHSIG) against its parent only\n");
+    sys::write_stderr(line.as_bytes());
 }
 
 /// Tree mode, in a new PID namespace whose parent is outside (getppid() is
