@@ -289,3 +289,72 @@ fn static_middle_under_the_exec_wrapper() {
     eprintln!("static middle without the wrapper (control): {leaked}/{CONTROL_TRIALS} grandchildren survived");
     assert!(leaked > 0, "the control never leaked: the race was not run");
 }
+
+/// The same race with the tool as a fresh PID namespace's init (a
+/// tini-like layout: `unshare -pf --mount-proc restart ...`): the init
+/// starts in the same clock tick as the shell's stamp, and adopts the
+/// orphaned `sleep`. Clock ticks cannot tell that the init is older than
+/// the stamper (a reaper), pidfs inode numbers can: no grandchild may
+/// survive. Control: without the library they do.
+#[test]
+fn restart_race_under_a_namespace_init() {
+    let usable = Command::new("unshare")
+        .args(["-pf", "--mount-proc", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable || !pidfs() {
+        skip(
+            "restart_race_under_a_namespace_init",
+            "needs unshare -pf --mount-proc (root) and pidfs (Linux 6.9+)",
+        );
+        return;
+    }
+    preload_lib();
+    let tool = c_helper("restart.c", "restart", &[]);
+    let tool = tool.to_str().unwrap();
+    let mut rng = Rng::new();
+    let trials = 150;
+    let mut run = |mode: Option<&str>, wait_ms: u64| {
+        let mut survived = 0;
+        for trial in 0..trials {
+            let mut tree = Tree::new();
+            let mut cmd = tree.command("unshare");
+            clean(&mut cmd)
+                .args(["-pf", "--mount-proc", tool, "--handoff", handoff(trial)])
+                .args(["--delay-us", &race_delay(&mut rng).to_string()])
+                .args(["--wait-ms", &wait_ms.to_string()])
+                .args(["--", "bash", "-c", "sleep 30; true"]);
+            if let Some(mode) = mode {
+                cmd.env("LD_PRELOAD", preload_lib())
+                    .env("PDEATHSIG", "TERM")
+                    .env("PDEATHSIG_MODE", mode);
+            }
+            let mut child = tree.spawn(piped(&mut cmd));
+            let line = read_line(&mut child, Duration::from_millis(wait_ms) + DEATH_TIMEOUT);
+            assert_eq!(
+                wait_status(child.id() as Pid, DEATH_TIMEOUT),
+                Some(Status::Exited(0)),
+                "{line}"
+            );
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words[..] {
+                ["orphans", _, "survivors", s] => survived += usize::from(s != "0"),
+                _ => panic!("unexpected report {line:?}"),
+            }
+        }
+        survived
+    };
+    for mode in ["prctl", "process"] {
+        let survived = run(Some(mode), GUARDED_WAIT_MS);
+        eprintln!("restart race under a namespace init, {mode} mode: {survived}/{trials} survived");
+        assert_eq!(
+            survived, 0,
+            "{mode}: grandchildren adopted by the init survived"
+        );
+    }
+    let leaked = run(None, CONTROL_WAIT_MS);
+    eprintln!(
+        "restart race under a namespace init, without the library (control): {leaked}/{trials}"
+    );
+    assert!(leaked > 0, "the control never leaked: the race was not run");
+}
