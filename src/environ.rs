@@ -493,6 +493,7 @@ impl Anchor {
         })
     }
 
+    #[cfg(any(feature = "auto-arm", feature = "std"))]
     /// Writes `PID:TICKS:INO:SESSION:FLAGS:PIDNS` as [`Anchor::parse`] reads it, the
     /// pid padded with zeros to `min_len` bytes in all when that is longer.
     pub(crate) fn write(&self, out: &mut dyn Sink, min_len: usize) {

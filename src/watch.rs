@@ -186,8 +186,10 @@ pub(crate) fn anchor_for_children() -> Option<Anchor> {
 }
 
 #[cfg(feature = "std")]
-/// [`anchor_for_children`] as the `PDEATHSIG_ANCHOR` value (for the exec
-/// wrapper, which sets its program's environment itself).
+/// Tree mode: the `PDEATHSIG_ANCHOR` value this process passes on to the
+/// children it execs (the anchor, and this process's session and detach
+/// flags); `None` outside tree mode. For the exec wrapper, which sets its
+/// program's environment itself.
 pub fn anchor_env_for_children() -> Option<std::string::String> {
     let anchor = anchor_for_children()?;
     let mut storage = [0u8; 96];
