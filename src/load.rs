@@ -60,13 +60,19 @@ fn arm_at_load() {
             }
         },
     };
-    if let Some(Armed::Unverified {
-        parent,
-        expected,
-        reason,
-    }) = armed
-    {
-        warn_unverified(parent, expected, reason);
+    match armed {
+        Some(Armed::Unverified {
+            parent,
+            expected,
+            reason,
+        }) => warn_unverified(parent, expected, reason),
+        // A PID namespace's init: no pid of ours names its parent, so a
+        // parent that died before the prctl cannot be told from one alive.
+        Some(Armed::OutsideNamespace | Armed::Parent(0)) => sys::write_stderr(
+            b"pdeathsig: the parent is outside this PID namespace (getppid() is 0): armed, but \
+              whether it is still alive cannot be verified; no signal sent\n",
+        ),
+        _ => {}
     }
     // SAFETY: as above.
     unsafe { stamp::stamp_own_pid(watch::watched()) };
