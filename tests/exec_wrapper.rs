@@ -1080,3 +1080,59 @@ fn terminal_signals_are_not_passed_on_again() {
         }
     }
 }
+
+/// A signal the caller ignores (a background job starts with SIGINT
+/// ignored) stays as without the wrapper: PROGRAM starts with it ignored
+/// and may install a handler, which `kill -INT <wrapper>` then reaches.
+/// Control: the same PROGRAM without the wrapper, `kill -INT` to it.
+#[test]
+fn signal_the_caller_ignores_reaches_a_program_that_handles_it() {
+    use std::os::unix::process::CommandExt;
+    let program = [
+        "python3",
+        "-c",
+        "import signal, sys, time\n\
+         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN, 'SIGINT not ignored at start'\n\
+         signal.signal(signal.SIGINT, lambda *a: sys.exit(3))\n\
+         print('ready', flush=True)\n\
+         time.sleep(60)",
+    ];
+    for wrapped in [Some("process"), Some("tree"), None] {
+        let mut tree = Tree::new();
+        let mut cmd = match wrapped {
+            Some(mode) => {
+                let mut c = tree.command(wrapper());
+                c.args(["--mode", mode, "--"]).args(program);
+                c
+            }
+            None => {
+                let mut c = tree.command(program[0]);
+                c.args(&program[1..]);
+                c
+            }
+        };
+        clean(&mut cmd).stdin(Stdio::null());
+        // SAFETY: signal(2) is async-signal-safe; it runs in the fork child
+        // before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let mut child = tree.spawn(piped(&mut cmd));
+        assert_eq!(
+            read_line(&mut child, Duration::from_secs(20)),
+            "ready",
+            "{wrapped:?}"
+        );
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(child.id() as Pid, libc::SIGINT) };
+        assert_eq!(
+            wait_status(child.id() as Pid, DEATH_TIMEOUT),
+            Some(Status::Exited(3)),
+            "{wrapped:?}: SIGINT did not reach PROGRAM's handler"
+        );
+        tree.cleanup();
+    }
+}

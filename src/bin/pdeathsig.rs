@@ -703,14 +703,12 @@ fn let_go_of_stdio() {
 fn supervise(invocation: &Invocation, settings: &Settings) -> ExitCode {
     let me = std::process::id() as pid_t;
     let armed_signal = settings.signal.as_raw();
-    // Forwarded: the usual ones the caller did not ignore (PROGRAM inherits
-    // those ignored, so they would change nothing), and the chosen signal
-    // always (the parent's death comes as that signal).
-    let mut handled: Vec<c_int> = FORWARDED
-        .iter()
-        .copied()
-        .filter(|&sig| !signal_ignored(sig))
-        .collect();
+    // Forwarded: the usual ones, also those the caller ignores (PROGRAM
+    // starts with them ignored, as without the wrapper, but may install a
+    // handler, which a signal sent to the wrapper must then reach: blocked
+    // here, an ignored signal is queued for sigtimedwait, not dropped), and
+    // the chosen signal always (the parent's death comes as that signal).
+    let mut handled: Vec<c_int> = FORWARDED.to_vec();
     if ![libc::SIGKILL, libc::SIGSTOP].contains(&armed_signal) && !handled.contains(&armed_signal) {
         handled.push(armed_signal);
     }
