@@ -86,9 +86,29 @@ fn restart_program(
     delay_us: u64,
     wait_ms: u64,
 ) -> (u32, u32) {
+    restart_under(&[], program, mode, trial, delay_us, wait_ms)
+}
+
+/// One restart of `program` by the tool, itself run as `prefix... tool`
+/// (`unshare -pf --mount-proc`: the tool is a PID namespace's init).
+fn restart_under(
+    prefix: &[&str],
+    program: &[&str],
+    mode: Option<&str>,
+    trial: usize,
+    delay_us: u64,
+    wait_ms: u64,
+) -> (u32, u32) {
     let mut tree = Tree::new();
     let tool = c_helper("restart.c", "restart", &[]);
-    let mut cmd = tree.command(tool);
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = tree.command(first);
+            c.args(rest).arg(tool);
+            c
+        }
+        None => tree.command(tool),
+    };
     clean(&mut cmd);
     cmd.args(["--handoff", handoff(trial)])
         .args(["--delay-us", &delay_us.to_string()])
@@ -298,10 +318,7 @@ fn static_middle_under_the_exec_wrapper() {
 /// survive. Control: without the library they do.
 #[test]
 fn restart_race_under_a_namespace_init() {
-    let usable = Command::new("unshare")
-        .args(["-pf", "--mount-proc", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let usable = command_succeeds("unshare", &["-pf", "--mount-proc", "true"]);
     if !usable || !pidfs() {
         skip(
             "restart_race_under_a_namespace_init",
@@ -310,39 +327,17 @@ fn restart_race_under_a_namespace_init() {
         return;
     }
     preload_lib();
-    let tool = c_helper("restart.c", "restart", &[]);
-    let tool = tool.to_str().unwrap();
     let mut rng = Rng::new();
     let trials = 150;
+    let init = ["unshare", "-pf", "--mount-proc"];
+    let shell = ["bash", "-c", "sleep 30; true"];
     let mut run = |mode: Option<&str>, wait_ms: u64| {
-        let mut survived = 0;
-        for trial in 0..trials {
-            let mut tree = Tree::new();
-            let mut cmd = tree.command("unshare");
-            clean(&mut cmd)
-                .args(["-pf", "--mount-proc", tool, "--handoff", handoff(trial)])
-                .args(["--delay-us", &race_delay(&mut rng).to_string()])
-                .args(["--wait-ms", &wait_ms.to_string()])
-                .args(["--", "bash", "-c", "sleep 30; true"]);
-            if let Some(mode) = mode {
-                cmd.env("LD_PRELOAD", preload_lib())
-                    .env("PDEATHSIG", "TERM")
-                    .env("PDEATHSIG_MODE", mode);
-            }
-            let mut child = tree.spawn(piped(&mut cmd));
-            let line = read_line(&mut child, Duration::from_millis(wait_ms) + DEATH_TIMEOUT);
-            assert_eq!(
-                wait_status(child.id() as Pid, DEATH_TIMEOUT),
-                Some(Status::Exited(0)),
-                "{line}"
-            );
-            let words: Vec<&str> = line.split_whitespace().collect();
-            match words[..] {
-                ["orphans", _, "survivors", s] => survived += usize::from(s != "0"),
-                _ => panic!("unexpected report {line:?}"),
-            }
-        }
-        survived
+        (0..trials)
+            .filter(|&trial| {
+                let delay = race_delay(&mut rng);
+                restart_under(&init, &shell, mode, trial, delay, wait_ms).1 > 0
+            })
+            .count()
     };
     for mode in ["prctl", "process"] {
         let survived = run(Some(mode), GUARDED_WAIT_MS);

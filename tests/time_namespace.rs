@@ -9,16 +9,14 @@
 // Children are reaped by pid (support::wait_status, the Tree's cleanup).
 #![allow(clippy::zombie_processes)]
 mod support;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
 fn time_namespaces(test: &str) -> bool {
-    let ok = Command::new("unshare")
-        .args(["--time", "--boottime", "100000", "--fork", "true"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = command_succeeds(
+        "unshare",
+        &["--time", "--boottime", "100000", "--fork", "true"],
+    );
     if !ok {
         skip(
             test,

@@ -10,18 +10,13 @@
 // Children are reaped by pid (support::wait_status, the Tree's cleanup).
 #![allow(clippy::zombie_processes)]
 mod support;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
 const SETTLE: Duration = Duration::from_secs(1);
 
 fn unshare_works(test: &str) -> bool {
-    let ok = Command::new("unshare")
-        .args(["-pf", "--mount-proc", "true"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = command_succeeds("unshare", &["-pf", "--mount-proc", "true"]);
     if !ok {
         skip(
             test,

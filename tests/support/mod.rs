@@ -644,3 +644,14 @@ pub fn pidfs() -> bool {
     let rc = unsafe { libc::fstatfs(fd.as_raw_fd(), &mut fs) };
     rc == 0 && fs.f_type as i64 == 0x5049_4446
 }
+
+/// Does `program args...` run and exit 0 here (stderr discarded)? For
+/// probing what the machine allows (unshare flags, namespaces).
+pub fn command_succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
