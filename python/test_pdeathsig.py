@@ -592,8 +592,10 @@ class TreeModeTests(unittest.TestCase):
         run.line("armed ")
         anchor.kill()
         anchor.wait(timeout=DEATH_TIMEOUT)
-        self.assert_died_by(worker, signal.SIGTERM)
+        # The armed child first: until it is gone, the worker (dead or not)
+        # is its child, not this subreaper's.
         self.assert_died_parent_alive(run, signal.SIGTERM)
+        self.assert_died_by(worker, signal.SIGTERM)
 
     def test_fork_child_unguarded_in_process_mode(self):
         """The control: in process mode (arm_process) the watcher does not

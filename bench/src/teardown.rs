@@ -87,7 +87,22 @@ pub fn teardown(ctx: &Ctx, report: &mut String) {
         handoff: false,
         pgroup: true,
     };
+    // And the same group kill of the chain armed in tree mode: the limit
+    // for processes that each carry a watcher thread.
+    let limit_watched = Mode {
+        name:
+            "kill(-pgid, SIGKILL) of the chain armed in tree mode (the limit with a watcher thread)",
+        child_env: vec![
+            format!("LD_PRELOAD={}", ctx.lib.display()),
+            "PDEATHSIG=TERM".into(),
+            "PDEATHSIG_MODE=tree".into(),
+        ],
+        handoff: true,
+        pgroup: true,
+    };
+    let tree_available = ctx.tree_mode;
     let modes: Vec<&Mode> = std::iter::once(&limit)
+        .chain(tree_available.then_some(&limit_watched))
         .chain(modes.iter().filter(|m| m.handoff))
         .collect();
     let mut samples = vec![vec![Vec::new(); depths.len()]; modes.len()];
@@ -181,11 +196,15 @@ pub fn teardown(ctx: &Ctx, report: &mut String) {
     if let Some(tree) = modes.iter().position(|m| m.name.contains("MODE=tree")) {
         writeln!(
             report,
-            "Tree mode at depth {}: {:.2}x the physical limit (p50 {:.0} us against {:.0} us, same run).",
+            "Tree mode at depth {}: {:.2}x the physical limit (p50 {:.0} us against {:.0} us, same run); \
+             {:.2}x one group kill of the same chain armed in tree mode ({:.0} us): what is left is \
+             the exit of processes that carry a watcher thread.",
             depths[last],
             p50_deepest(tree) / p50_deepest(0),
             p50_deepest(tree),
-            p50_deepest(0)
+            p50_deepest(0),
+            p50_deepest(tree) / p50_deepest(1),
+            p50_deepest(1)
         )
         .unwrap();
     }
