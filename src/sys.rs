@@ -70,6 +70,7 @@ pub(crate) fn getpid() -> pid_t {
     unsafe { libc::getpid() }
 }
 
+#[cfg(feature = "auto-arm")]
 /// `gettid(2)`: the calling thread's id (the pid, on the main thread).
 pub(crate) fn gettid() -> pid_t {
     // SAFETY: gettid takes no arguments and cannot fail.
@@ -87,53 +88,6 @@ pub(crate) fn kill(pid: pid_t, sig: c_int) -> Result<(), c_int> {
 /// the signal's action is to terminate, the process ends here.
 pub(crate) fn kill_self(sig: c_int) {
     let _ = kill(getpid(), sig);
-}
-
-/// Ends the process with `sig` from the calling thread, when that is what
-/// sending it would do: its disposition is the default and the default
-/// action terminates (see signal(7)). The signal is unblocked in this
-/// thread and sent to it (tgkill(2)), so that it is delivered here, at
-/// once, without waking another thread first: the kernel ends the whole
-/// process as if the signal had come from outside. Returns false, sending
-/// nothing, when the signal would not end the process by default (caught,
-/// ignored, or a signal whose default is to stop or do nothing): send it
-/// with [`kill_self`] instead. A handler installed between the check and
-/// the delivery would run in this thread.
-pub(crate) fn die_of_default(sig: c_int) -> bool {
-    let harmless = [
-        libc::SIGCHLD,
-        libc::SIGCONT,
-        libc::SIGURG,
-        libc::SIGWINCH,
-        libc::SIGSTOP,
-        libc::SIGTSTP,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
-    ];
-    if sig <= 0 || harmless.contains(&sig) {
-        return false;
-    }
-    // SAFETY: sigaction is a plain C struct; all-zero is valid, and a NULL
-    // new action only reads the current one into `old`.
-    let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
-    // SAFETY: as above; `old` is a live local.
-    if unsafe { libc::sigaction(sig, ptr::null(), &mut old) } != 0
-        || old.sa_sigaction != libc::SIG_DFL
-    {
-        return false;
-    }
-    // SAFETY: sigset_t is a plain bit set (all-zero is valid); the set and
-    // the mask are live locals; tgkill takes integers only.
-    unsafe {
-        let mut set: libc::sigset_t = core::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, ptr::null_mut());
-        libc::syscall(libc::SYS_tgkill, getpid(), gettid(), sig);
-    }
-    // Delivered on the way out of tgkill; reached only if it did not end
-    // us (a handler installed meanwhile ran): sent, all the same.
-    true
 }
 
 /// Is `sig` ignored (`SIG_IGN`) in this process? See sigaction(2).

@@ -826,12 +826,7 @@ extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
     if sig == 0 {
         return ptr::null_mut();
     }
-    // Dying here, from this thread, spares a tree's teardown a wake-up of
-    // the main thread before the signal is delivered; a signal the program
-    // handles goes to the process as usual.
-    if !sys::die_of_default(sig) {
-        sys::kill_self(sig);
-    }
+    sys::kill_self(sig);
     if grace > 0 {
         sys::sleep_ms(grace);
         // Still here: the process survived the signal for the whole grace.
