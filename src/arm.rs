@@ -274,12 +274,17 @@ pub fn arm_parent_death_signal_with(options: &Options) -> Result<Armed, Error> {
 /// that a later reuse of its pid is not taken for it.
 fn tree_anchor(given: Option<environ::Anchor>, exported: Option<Stamp>) -> environ::Anchor {
     let mut anchor = given.unwrap_or_else(|| match exported {
-        Some(stamp) => environ::Anchor {
-            pid: stamp.pid,
-            ticks: stamp.ticks,
-            ino: stamp.ino,
-            ..Default::default()
-        },
+        Some(stamp) => {
+            if stamp.ticks.is_none() {
+                warn_unverifiable_anchor(stamp.pid);
+            }
+            environ::Anchor {
+                pid: stamp.pid,
+                ticks: stamp.ticks,
+                ino: stamp.ino,
+                ..Default::default()
+            }
+        }
         None => environ::Anchor {
             pid: sys::getpid(),
             ..Default::default()
@@ -289,6 +294,27 @@ fn tree_anchor(given: Option<environ::Anchor>, exported: Option<Stamp>) -> envir
         anchor.ticks = sys::boot_ticks();
     }
     anchor
+}
+
+/// Tree mode, an anchor handed over as a plain pid (`PDEATHSIG_PPID=PID`,
+/// no time): when it is neither our parent nor an ancestor, nothing tells
+/// it from a reuse of a dead anchor's pid, so one line says so (the tree
+/// follows it all the same: `PID:TICKS` would have been checked).
+fn warn_unverifiable_anchor(anchor: pid_t) {
+    use crate::text::Sink;
+    let parent = sys::getppid();
+    if anchor == parent || anchor == sys::getpid() || verdict::is_ancestor(anchor, parent) {
+        return;
+    }
+    let mut storage = [0u8; 240];
+    let mut line = crate::text::Buf::new(&mut storage);
+    line.put(b"pdeathsig: the tree's anchor ");
+    line.put_int(i64::from(anchor));
+    line.put(
+        b" is given as a plain pid and is not an ancestor of this process: it cannot be told \
+          from a reused pid (export PID:TICKS to have it checked); followed all the same\n",
+    );
+    sys::write_stderr(line.as_bytes());
 }
 
 /// Arms validated options against `stamp` and remembers them for

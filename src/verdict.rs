@@ -244,7 +244,7 @@ pub(crate) fn proc_is_ours() -> bool {
 
 /// Rule 4: is `wanted` an ancestor of `pid`? False when the walk cannot
 /// tell (an unreadable entry): the caller then decides on other facts.
-fn is_ancestor(wanted: pid_t, pid: pid_t) -> bool {
+pub(crate) fn is_ancestor(wanted: pid_t, pid: pid_t) -> bool {
     let mut pid = pid;
     for _ in 0..MAX_ANCESTRY_DEPTH {
         match sys::proc_stat(Some(pid)) {

@@ -80,3 +80,39 @@ fn constructor_says_unverified_on_stderr() {
         }
     }
 }
+
+/// Tree mode: an anchor handed over as a plain pid that is neither the
+/// parent nor an ancestor cannot be told from a reused pid: one stderr
+/// line, and the program runs. Controls: the same anchor as `PID:TICKS`,
+/// and a plain pid naming our own ancestor (this test), print nothing.
+#[test]
+fn tree_mode_plain_pid_anchor_elsewhere_says_so() {
+    let mut tree = Tree::new();
+    let other = live_non_ancestor(&mut tree);
+    let me = std::process::id();
+    let cases = [
+        (other.to_string(), true),
+        (format!("{other}:{}", boot_ticks()), false),
+        (me.to_string(), false),
+    ];
+    for (stamp, expect_line) in cases {
+        let mut cmd: Command = tree.command("/bin/true");
+        clean(&mut cmd)
+            .env("LD_PRELOAD", preload_lib())
+            .env("PDEATHSIG", "TERM")
+            .env("PDEATHSIG_MODE", "tree")
+            .env("PDEATHSIG_PPID", &stamp);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{stamp}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if expect_line {
+            assert_eq!(stderr.lines().count(), 1, "{stamp}: {stderr}");
+            assert!(
+                stderr.contains("is given as a plain pid"),
+                "{stamp}: {stderr}"
+            );
+        } else {
+            assert!(stderr.is_empty(), "{stamp}: control: {stderr}");
+        }
+    }
+}
