@@ -24,7 +24,7 @@ const CONTROL_TRIALS: usize = 150;
 const GIVE_UP_AFTER: usize = 3;
 /// How long the orphans of a guarded trial have to die (they normally take
 /// a millisecond), and how long a control's orphan must live to count.
-const GUARDED_WAIT_MS: u64 = 3000;
+const GUARDED_WAIT_MS: u64 = 5000;
 const CONTROL_WAIT_MS: u64 = 300;
 
 /// A small xorshift generator: the kill delays, seeded per test.

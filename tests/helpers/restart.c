@@ -104,6 +104,22 @@ int main(int argc, char **argv) {
     }
     pid_t left[256];
     int survivors = children(left, 256);
+    /* What a survivor of a guarded trial (PDEATHSIG set) was doing, for the
+     * test's log: one line each. */
+    for (int k = 0; k < survivors && getenv("PDEATHSIG"); k++) {
+        char path[64], line[256], out[512] = "";
+        snprintf(path, sizeof path, "/proc/%d/status", (int)left[k]);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "Name:", 5) || !strncmp(line, "State:", 6) ||
+                !strncmp(line, "Threads:", 8) || !strncmp(line, "SigIgn:", 7)) {
+                line[strcspn(line, "\n")] = ' ';
+                strncat(out, line, sizeof out - strlen(out) - 1);
+            }
+        fclose(f);
+        fprintf(stderr, "restart: survivor %d: %s\n", (int)left[k], out);
+    }
     for (int k = 0; k < survivors; k++) kill(left[k], SIGKILL);
     for (int k = 0; k < survivors; k++) {
         if (waitpid(left[k], NULL, 0) > 0) orphans++;
