@@ -112,12 +112,12 @@ Modes:
            a small supervisor with PROGRAM as its child: signals it gets
            are forwarded to PROGRAM, PROGRAM gets SIGKILL if pdeathsig
            itself dies, and pdeathsig ends as PROGRAM ends.
-  tree     as process, watching the tree's anchor: --ppid, else
-           $PDEATHSIG_PPID, else the parent; the anchor need not be the
-           parent.
+  tree     as process, and the tree's anchor too: --ppid, else
+           $PDEATHSIG_ANCHOR, else $PDEATHSIG_PPID, else pdeathsig itself;
+           detached processes follow the anchor only.
 
 PROGRAM runs with PDEATHSIG_PPID set to its parent's pid (its own in prctl
-mode), or to the anchor's stamp unchanged in tree mode, so that its own
+mode), and in tree mode PDEATHSIG_ANCHOR naming the anchor, so that its own
 children can arm against it. It starts with SIGPIPE as the caller left it.
 The kernel setting is cleared if PROGRAM is set-user-ID, set-group-ID or
 has file capabilities.
