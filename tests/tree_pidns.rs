@@ -39,7 +39,9 @@ fn start(flags: &[&str], signal: &str) -> (Tree, Pid, std::process::Child, Pid) 
         .env("LD_PRELOAD", preload_lib())
         .env("PDEATHSIG", signal)
         .env("PDEATHSIG_MODE", "tree")
-        .env("PDEATHSIG_PPID", anchor.to_string())
+        // As pdeathsig's spawners hand it (PID:TICKS): a plain pid that is
+        // no ancestor would add a line of its own.
+        .env("PDEATHSIG_PPID", format!("{anchor}:{}", boot_ticks()))
         .stderr(std::fs::File::create(stderr_file(flags, signal)).unwrap());
     let child = tree.spawn(&mut cmd);
     let unshare = child.id() as Pid;

@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
     /* What a survivor of a guarded trial (PDEATHSIG set) was doing, for the
      * test's log: one line each. */
     for (int k = 0; k < survivors && getenv("PDEATHSIG"); k++) {
-        char path[64], line[256], out[512] = "";
+        char path[64], line[256], out[1024] = "";
         snprintf(path, sizeof path, "/proc/%d/status", (int)left[k]);
         FILE *f = fopen(path, "r");
         if (!f) continue;
@@ -118,6 +118,35 @@ int main(int argc, char **argv) {
                 strncat(out, line, sizeof out - strlen(out) - 1);
             }
         fclose(f);
+        /* The stamp and anchor it was exec'd with, and what each of its
+         * threads is blocked in (the syscall number first). */
+        snprintf(path, sizeof path, "/proc/%d/environ", (int)left[k]);
+        f = fopen(path, "r");
+        if (f) {
+            char env[8192];
+            size_t n = fread(env, 1, sizeof env - 1, f);
+            env[n] = 0;
+            fclose(f);
+            for (size_t at = 0; at < n; at += strlen(env + at) + 1)
+                if (!strncmp(env + at, "PDEATHSIG_PPID=", 15) || !strncmp(env + at, "PDEATHSIG_ANCHOR=", 17)) {
+                    strncat(out, env + at, sizeof out - strlen(out) - 2);
+                    strncat(out, " ", sizeof out - strlen(out) - 1);
+                }
+        }
+        snprintf(path, sizeof path, "/proc/%d/task", (int)left[k]);
+        DIR *tasks = opendir(path);
+        struct dirent *t;
+        while (tasks && (t = readdir(tasks))) {
+            if (t->d_name[0] == '.') continue;
+            char sc[128] = "", tpath[300];
+            int tid = atoi(t->d_name);
+            snprintf(tpath, sizeof tpath, "/proc/%d/task/%d/syscall", (int)left[k], tid);
+            FILE *g = fopen(tpath, "r");
+            if (g) { if (fgets(sc, sizeof sc, g)) sc[strcspn(sc, " ")] = 0; fclose(g); }
+            snprintf(line, sizeof line, "task %d syscall %.100s; ", tid, sc);
+            strncat(out, line, sizeof out - strlen(out) - 1);
+        }
+        if (tasks) closedir(tasks);
         fprintf(stderr, "restart: survivor %d: %s\n", (int)left[k], out);
     }
     for (int k = 0; k < survivors; k++) kill(left[k], SIGKILL);
