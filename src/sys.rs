@@ -283,7 +283,9 @@ pub(crate) fn getsid() -> pid_t {
 /// How the process behind `fd` (a pidfd) ended, once it has been reaped:
 /// `Ok(Some(wait status))`, `Ok(None)` while it is not (a zombie, or still
 /// running); `Err(errno)` where the kernel cannot tell (PIDFD_GET_INFO
-/// with PIDFD_INFO_EXIT needs Linux 6.15). See pidfd_open(2), ioctl_pidfd(2).
+/// with PIDFD_INFO_EXIT needs Linux 6.15), and `Err(ESRCH)` for a moment
+/// right after the reap, before the kernel has recorded the status. See
+/// pidfd_open(2), ioctl_pidfd(2).
 pub(crate) fn pidfd_exit_status(fd: c_int) -> Result<Option<c_int>, c_int> {
     /// struct pidfd_info of linux/pidfd.h (its first 88 bytes, which every
     /// kernel that has the ioctl fills in).
@@ -345,6 +347,31 @@ pub(crate) fn private_descriptor_table() -> bool {
     true
 }
 
+/// Writes `bytes` to the program's stderr from a thread whose descriptor
+/// table is private (see [`private_descriptor_table`]), where descriptor 2
+/// is closed: borrows the program's descriptor 2 for the write with
+/// pidfd_getfd(2) (Linux 5.6+; the same open file, so the same offset and
+/// flags) and closes the copy at once, so that nothing is kept open behind
+/// the program's back. Nothing is written if that fails (stderr closed).
+pub(crate) fn write_program_stderr(bytes: &[u8]) {
+    let Ok(me) = pidfd_open(getpid()) else {
+        return;
+    };
+    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and a flags
+    // word and returns a new descriptor or -1; no memory is passed. A
+    // process may always take descriptors of its own thread group.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, me, 2 as c_int, 0 as libc::c_uint) };
+    close(me);
+    let Ok(fd) = c_int::try_from(fd) else {
+        return;
+    };
+    if fd < 0 {
+        return;
+    }
+    write_all(fd, bytes);
+    close(fd);
+}
+
 /// sched_yield(2).
 pub(crate) fn sched_yield() {
     // SAFETY: sched_yield has no preconditions.
@@ -392,6 +419,22 @@ pub(crate) fn boot_ticks() -> Option<u64> {
     let nanos = u64::try_from(now.tv_nsec).ok()?;
     secs.checked_mul(hz)?
         .checked_add(nanos / (1_000_000_000 / hz))
+}
+
+/// Milliseconds of `CLOCK_MONOTONIC` (0 if it cannot be read, which it
+/// always can). See clock_gettime(2).
+pub(crate) fn monotonic_ms() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the pointer is to a live timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } != 0 {
+        return 0;
+    }
+    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(now.tv_nsec).unwrap_or(0);
+    secs.saturating_mul(1000).saturating_add(nanos / 1_000_000)
 }
 
 /// What the guard reads of `/proc/PID/stat`. See proc_pid_stat(5).
@@ -537,10 +580,15 @@ pub(crate) fn atfork(prepare: unsafe extern "C" fn(), child: unsafe extern "C" f
 
 /// Writes all of `bytes` to standard error, ignoring failures (there is no
 /// one to report them to). Retries on EINTR and short writes. See write(2).
-pub(crate) fn write_stderr(mut bytes: &[u8]) {
+pub(crate) fn write_stderr(bytes: &[u8]) {
+    write_all(2, bytes);
+}
+
+/// Writes all of `bytes` to `fd`, as [`write_stderr`] does.
+fn write_all(fd: c_int, mut bytes: &[u8]) {
     while !bytes.is_empty() {
         // SAFETY: the pointer and length describe the live slice `bytes`.
-        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
         if n < 0 {
             if errno() == libc::EINTR {
                 continue;
