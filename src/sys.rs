@@ -347,29 +347,29 @@ pub(crate) fn private_descriptor_table() -> bool {
     true
 }
 
-/// Writes `bytes` to the program's stderr from a thread whose descriptor
-/// table is private (see [`private_descriptor_table`]), where descriptor 2
-/// is closed: borrows the program's descriptor 2 for the write with
+/// Writes `bytes` to the program's stderr from the watcher thread, whose
+/// descriptor table may be private (see [`private_descriptor_table`]) and
+/// then has no descriptor 2: borrows the program's descriptor 2 with
 /// pidfd_getfd(2) (Linux 5.6+; the same open file, so the same offset and
 /// flags) and closes the copy at once, so that nothing is kept open behind
-/// the program's back. Nothing is written if that fails (stderr closed).
+/// the program's back. Where that fails (a shared table on an older
+/// kernel) writes to descriptor 2 itself; nothing if stderr is closed.
 pub(crate) fn write_program_stderr(bytes: &[u8]) {
-    let Ok(me) = pidfd_open(getpid()) else {
-        return;
-    };
-    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and a flags
-    // word and returns a new descriptor or -1; no memory is passed. A
-    // process may always take descriptors of its own thread group.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, me, 2 as c_int, 0 as libc::c_uint) };
-    close(me);
-    let Ok(fd) = c_int::try_from(fd) else {
-        return;
-    };
-    if fd < 0 {
-        return;
+    let borrowed = pidfd_open(getpid()).ok().and_then(|me| {
+        // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and a
+        // flags word and returns a new descriptor or -1; no memory is
+        // passed. A process may always take descriptors of its own.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, me, 2 as c_int, 0 as libc::c_uint) };
+        close(me);
+        c_int::try_from(fd).ok().filter(|&fd| fd >= 0)
+    });
+    match borrowed {
+        Some(fd) => {
+            write_all(fd, bytes);
+            close(fd);
+        }
+        None => write_stderr(bytes),
     }
-    write_all(fd, bytes);
-    close(fd);
 }
 
 /// sched_yield(2).
@@ -396,7 +396,7 @@ pub(crate) fn sleep_ms(ms: u32) {
 
 /// Clock ticks per second, the unit of `/proc/PID/stat` times
 /// (sysconf(3) `_SC_CLK_TCK`, from the auxiliary vector: no system call).
-fn clock_ticks_per_second() -> u64 {
+pub(crate) fn clock_ticks_per_second() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     u64::try_from(hz).ok().filter(|&hz| hz > 0).unwrap_or(100)
@@ -419,22 +419,6 @@ pub(crate) fn boot_ticks() -> Option<u64> {
     let nanos = u64::try_from(now.tv_nsec).ok()?;
     secs.checked_mul(hz)?
         .checked_add(nanos / (1_000_000_000 / hz))
-}
-
-/// Milliseconds of `CLOCK_MONOTONIC` (0 if it cannot be read, which it
-/// always can). See clock_gettime(2).
-pub(crate) fn monotonic_ms() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: the pointer is to a live timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } != 0 {
-        return 0;
-    }
-    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
-    let nanos = u64::try_from(now.tv_nsec).unwrap_or(0);
-    secs.saturating_mul(1000).saturating_add(nanos / 1_000_000)
 }
 
 /// What the guard reads of `/proc/PID/stat`. See proc_pid_stat(5).

@@ -115,8 +115,8 @@ static ANCHOR_ONLY: AtomicBool = AtomicBool::new(false);
 /// handler): in a fork child, its parent.
 static FORKER: AtomicI32 = AtomicI32::new(0);
 /// How long a watcher waits for the exit status of its dead parent (it is
-/// known once the parent's reaper has reaped it).
-const EXIT_STATUS_WAIT_MS: u64 = 2000;
+/// known once the parent's reaper has reaped it), in seconds.
+const EXIT_STATUS_WAIT_SECS: u64 = 2;
 /// No arming call waits for this watcher's verdict (a fork child's): the
 /// watcher sends the signal itself when the anchor is already gone.
 static ASYNC: AtomicBool = AtomicBool::new(false);
@@ -912,13 +912,17 @@ fn wait_tree(targets: Targets, private: bool) -> bool {
 /// Tree mode, the parent `p` dead: did it exit with status 0, leaving this
 /// process behind on purpose (git's credential daemon, a launcher)? Known
 /// once the parent's reaper has reaped it (Linux 6.15+); waits for that at
-/// most EXIT_STATUS_WAIT_MS, and stops early when the anchor dies. Unknown
+/// most EXIT_STATUS_WAIT_SECS, and stops early when the anchor dies. Unknown
 /// (an older kernel, no reaper): one line on stderr, and this process
 /// follows the anchor, never killed on a guess.
 fn left_behind(p: Target, anchor: Option<Target>, private: bool) -> bool {
-    let start = sys::monotonic_ms();
+    // A deadline in clock ticks of CLOCK_BOOTTIME (none: no wait).
+    let deadline =
+        sys::boot_ticks().map(|now| now + EXIT_STATUS_WAIT_SECS * sys::clock_ticks_per_second());
+    let before_deadline =
+        || matches!((sys::boot_ticks(), deadline), (Some(now), Some(end)) if now <= end);
     // Only our own table's descriptor is surely still this pidfd.
-    while private && sys::monotonic_ms().saturating_sub(start) <= EXIT_STATUS_WAIT_MS {
+    while private && before_deadline() {
         match sys::pidfd_exit_status(p.fd) {
             Ok(Some(status)) => return status == 0,
             // ESRCH: reaped, and the status not recorded yet (the kernel
@@ -933,12 +937,12 @@ fn left_behind(p: Target, anchor: Option<Target>, private: bool) -> bool {
         }
         sys::sleep_ms(1);
     }
-    warn_unknown_exit(p.pid, anchor.map(|a| a.pid), private);
+    warn_unknown_exit(p.pid, anchor.map(|a| a.pid));
     true
 }
 
 /// One line on stderr: the parent's end could not be told.
-fn warn_unknown_exit(parent: pid_t, anchor: Option<pid_t>, private: bool) {
+fn warn_unknown_exit(parent: pid_t, anchor: Option<pid_t>) {
     use crate::text::Sink;
     let mut storage = [0u8; 200];
     let mut line = crate::text::Buf::new(&mut storage);
@@ -954,11 +958,7 @@ fn warn_unknown_exit(parent: pid_t, anchor: Option<pid_t>, private: bool) {
         None => line.put(b"no signal sent\n"),
     }
     // The watcher's own descriptor table has no stderr.
-    if private {
-        sys::write_program_stderr(line.as_bytes());
-    } else {
-        sys::write_stderr(line.as_bytes());
-    }
+    sys::write_program_stderr(line.as_bytes());
 }
 
 /// Has the watched process exited, looked at afresh (never through the
