@@ -324,26 +324,48 @@ pub(crate) fn pidfd_exited(fd: c_int) -> bool {
     matches!(poll_in(fd, 0), Ok(revents) if revents & libc::POLLIN != 0)
 }
 
-/// Gives the calling thread a descriptor table of its own, emptied: what it
-/// opens next is invisible to the program. False (nothing changed) where
-/// close_range(2) (Linux 5.9+) or unshare(2) `CLONE_FILES` is missing or
-/// refused (a seccomp filter), and the table stays shared.
-pub(crate) fn private_descriptor_table() -> bool {
+/// Is close_range(2) there (Linux 5.9+, not refused by a seccomp filter)?
+pub(crate) fn close_range_available() -> bool {
     // SAFETY: close_range on the empty range [MAX, MAX] closes nothing; it
     // only tells whether the system call is available.
-    let probe = unsafe { libc::syscall(libc::SYS_close_range, u32::MAX, u32::MAX, 0u32) };
-    if probe != 0 {
+    unsafe { libc::syscall(libc::SYS_close_range, u32::MAX, u32::MAX, 0u32) == 0 }
+}
+
+/// unshare(2) `CLONE_FILES`: the calling thread stops sharing its
+/// descriptor table with the process's other threads and takes a copy.
+pub(crate) fn unshare_descriptor_table() -> bool {
+    // SAFETY: unshare(CLONE_FILES) takes no pointers; it gives this thread
+    // a private copy of the descriptor table (a no-op if it shares it with
+    // no other thread).
+    unsafe { libc::unshare(libc::CLONE_FILES) == 0 }
+}
+
+/// Gives the calling thread a descriptor table of its own, emptied but for
+/// `keep` (a descriptor the thread was handed, if any): what it opens next
+/// is invisible to the program. False (nothing changed) where
+/// close_range(2) (Linux 5.9+) or unshare(2) `CLONE_FILES` is missing or
+/// refused (a seccomp filter), and the table stays shared.
+pub(crate) fn private_descriptor_table(keep: Option<c_int>) -> bool {
+    if !close_range_available() || !unshare_descriptor_table() {
         return false;
     }
-    // SAFETY: unshare(CLONE_FILES) gives this thread a private copy of the
-    // descriptor table; it takes no pointers.
-    if unsafe { libc::unshare(libc::CLONE_FILES) } != 0 {
-        return false;
+    let close_range = |first: u32, last: u32| {
+        // SAFETY: closes descriptors of this thread's own table only (the
+        // program's is untouched): it must not keep the program's pipes
+        // and sockets open behind its back.
+        unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+    };
+    match keep.and_then(|fd| u32::try_from(fd).ok()) {
+        Some(fd) => {
+            if fd > 0 {
+                close_range(0, fd - 1);
+            }
+            if fd < u32::MAX {
+                close_range(fd + 1, u32::MAX);
+            }
+        }
+        None => close_range(0, u32::MAX),
     }
-    // SAFETY: closes every descriptor of the private copy (the program's
-    // table is untouched): the copy must not keep the program's pipes and
-    // sockets open behind its back.
-    unsafe { libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) };
     true
 }
 
@@ -550,16 +572,21 @@ pub(crate) fn spawn_detached(
     }
 }
 
-/// pthread_atfork(3) with a prepare and a child handler: `prepare` runs in
-/// the parent just before every fork(2), `child` in the child before fork
-/// returns there (not for vfork(2) or posix_spawn(3)).
-pub(crate) fn atfork(prepare: unsafe extern "C" fn(), child: unsafe extern "C" fn()) {
-    // SAFETY: a NULL parent handler is allowed; both handlers are `extern
-    // "C"` functions with no arguments, valid for the life of the process
-    // (the library is linked -z nodelete, and an rlib's code lives in the
-    // program). Registration only fails with ENOMEM: then fork children
-    // simply get no watcher.
-    unsafe { libc::pthread_atfork(Some(prepare), None, Some(child)) };
+/// pthread_atfork(3): `prepare` runs in the parent just before every
+/// fork(2), `parent` in the parent and `child` in the child before fork
+/// returns there (not for vfork(2) or posix_spawn(3)). glibc holds its
+/// atfork lock from `prepare` to `parent` or `child`, so the handlers of
+/// two concurrent forks do not interleave.
+pub(crate) fn atfork(
+    prepare: unsafe extern "C" fn(),
+    parent: unsafe extern "C" fn(),
+    child: unsafe extern "C" fn(),
+) {
+    // SAFETY: the handlers are `extern "C"` functions with no arguments,
+    // valid for the life of the process (the library is linked -z
+    // nodelete, and an rlib's code lives in the program). Registration
+    // only fails with ENOMEM: then fork children simply get no watcher.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
 }
 
 /// Writes all of `bytes` to standard error, ignoring failures (there is no

@@ -24,7 +24,11 @@
 //! forking thread does). A fork child is a *child* of the watched process,
 //! not its sibling, so it has a different parent to watch anyway: a child
 //! that execs re-arms itself through `LD_PRELOAD` and the stamped
-//! `PDEATHSIG_PPID`; a fork child that does not exec is not watched.
+//! `PDEATHSIG_PPID`; in process mode a fork child that does not exec is
+//! not watched. In tree mode a pthread_atfork(3) handler starts a watcher
+//! in every fork child, and the parent's prepare handler opens a pidfd on
+//! itself for it: the child holds its parent from the fork on, even if the
+//! parent ends before the child's watcher has started (see `FORK_PIDFD`).
 //!
 //! execve(2): the watcher ends with the old image. The stamp the process
 //! wrote (`PID:TICKS:WATCHED`) tells the new image, which arms again at load
@@ -123,19 +127,72 @@ static ASYNC: AtomicBool = AtomicBool::new(false);
 /// pthread_atfork(3) registered in this process image.
 static ATFORK: AtomicBool = AtomicBool::new(false);
 
+/// Tree mode, fork(2): a pidfd on the forking process, opened by the
+/// prepare handler and so inherited by the child. The child then holds its
+/// parent from its first instruction: a parent that exits before the
+/// child's watcher runs (`setsid -f`, a daemon's first fork, a killed
+/// shell) still tells how it ended (see [`left_behind`]). -1: none. The
+/// parent handler closes the parent's copy; the child hands its copy to its
+/// watcher (see [`HANDOVER`]).
+static FORK_PIDFD: AtomicI32 = AtomicI32::new(-1);
+/// In a fork child: the number of the pidfd being handed to the watcher.
+static HANDED_FD: AtomicI32 = AtomicI32::new(-1);
+/// In a fork child: how the pidfd on the parent passes from the main
+/// thread to its watcher, without making the fork wait for the thread. The
+/// main thread leaves the descriptor table it shares with the new watcher
+/// (unshare(2) `CLONE_FILES`: it takes a copy) and closes the pidfd in its
+/// copy, so the program's table never keeps it; the watcher, in the
+/// original table, keeps the pidfd and closes everything else.
+static HANDOVER: AtomicU8 = AtomicU8::new(HANDOVER_NONE);
+/// Nothing is handed over.
+const HANDOVER_NONE: u8 = 0;
+/// The main thread has not decided yet.
+const HANDOVER_PENDING: u8 = 1;
+/// The main thread has left the table: the pidfd in it is the watcher's.
+const HANDOVER_GIVEN: u8 = 2;
+/// The main thread could not leave the table (an older kernel, a seccomp
+/// filter) and closed the pidfd: the watcher does without it.
+const HANDOVER_WITHHELD: u8 = 3;
+/// The watcher stopped waiting for the decision and does without it.
+const HANDOVER_ABANDONED: u8 = 4;
+/// How long a fork child's watcher waits for the main thread's decision
+/// (made microseconds after the thread is created).
+const HANDOVER_TIMEOUT_MS: u32 = 200;
+
 /// Tree mode: from now on, every fork(2) child of this process (and of
 /// those children) starts a watcher on the anchor, as long as `TREE` is
 /// set and `SIGNAL` is not 0 (disarmed); both are inherited by fork(2) and
 /// gone with execve(2).
 fn watch_fork_children() {
     if !ATFORK.swap(true, Ordering::AcqRel) {
-        sys::atfork(before_fork, after_fork_in_child);
+        sys::atfork(before_fork, after_fork_in_parent, after_fork_in_child);
     }
 }
 
-/// pthread_atfork(3) prepare handler: remembers who forks.
+/// Do this process's fork children start a watcher (tree mode, armed)?
+fn forks_get_watcher() -> bool {
+    TREE.load(Ordering::Acquire) && SIGNAL.load(Ordering::Acquire) != 0
+}
+
+/// pthread_atfork(3) prepare handler: remembers who forks and, when the
+/// child will start a watcher, opens a pidfd on this process for it.
 extern "C" fn before_fork() {
-    FORKER.store(sys::getpid(), Ordering::Release);
+    let me = sys::getpid();
+    FORKER.store(me, Ordering::Release);
+    let fd = if forks_get_watcher() {
+        sys::pidfd_open(me).unwrap_or(-1)
+    } else {
+        -1
+    };
+    FORK_PIDFD.store(fd, Ordering::Release);
+}
+
+/// pthread_atfork(3) parent handler: the pidfd was for the child only.
+extern "C" fn after_fork_in_parent() {
+    let fd = FORK_PIDFD.swap(-1, Ordering::AcqRel);
+    if fd >= 0 {
+        sys::close(fd);
+    }
 }
 
 /// Tree mode's detach flags of this process now: 1 when SIGHUP is ignored
@@ -359,6 +416,7 @@ pub(crate) fn watch(
     SIGNAL.store(sig.as_raw(), Ordering::Relaxed);
     GRACE_MS.store(grace_ms, Ordering::Relaxed);
     ABANDONED.store(false, Ordering::Relaxed);
+    HANDOVER.store(HANDOVER_NONE, Ordering::Relaxed);
     VERDICT.store(PENDING, Ordering::Release);
     if let Err(errno) = spawn() {
         return Err(Error::Watch {
@@ -398,10 +456,16 @@ pub(crate) fn watch(
 /// waiting (a fork should not block), which signals the child itself if
 /// the anchor is already gone.
 extern "C" fn after_fork_in_child() {
+    let parent_fd = FORK_PIDFD.load(Ordering::Acquire);
     // Decided by what the parent set before any thread started, so a child
     // that forks again at once (a daemon's double fork) passes the duty on
     // whether or not its own watcher has judged yet.
-    if !TREE.load(Ordering::Acquire) || SIGNAL.load(Ordering::Acquire) == 0 {
+    if !forks_get_watcher() {
+        HANDOVER.store(HANDOVER_NONE, Ordering::Release);
+        if parent_fd >= 0 {
+            FORK_PIDFD.store(-1, Ordering::Release);
+            sys::close(parent_fd);
+        }
         return;
     }
     OWNER.store(0, Ordering::Release);
@@ -426,7 +490,40 @@ extern "C" fn after_fork_in_child() {
         // unshare(CLONE_NEWPID)): the anchor cannot be seen from here.
         become_own_anchor(SIGNAL.load(Ordering::Acquire));
     }
-    if let Err(errno) = spawn() {
+    let handing = parent_fd >= 0;
+    HANDED_FD.store(parent_fd, Ordering::Release);
+    HANDOVER.store(
+        if handing {
+            HANDOVER_PENDING
+        } else {
+            HANDOVER_NONE
+        },
+        Ordering::Release,
+    );
+    let spawned = spawn();
+    if handing {
+        // Only where the watcher can then empty the table it keeps (it
+        // holds the program's descriptors until it does).
+        let given =
+            spawned.is_ok() && sys::close_range_available() && sys::unshare_descriptor_table();
+        let decision = if given {
+            HANDOVER_GIVEN
+        } else {
+            HANDOVER_WITHHELD
+        };
+        // Fails only when the watcher gave up waiting: it does without.
+        let _ = HANDOVER.compare_exchange(
+            HANDOVER_PENDING,
+            decision,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        // In the program's own copy now (or, withheld, in the shared
+        // table, where the watcher does not use it).
+        FORK_PIDFD.store(-1, Ordering::Release);
+        sys::close(parent_fd);
+    }
+    if let Err(errno) = spawned {
         // No watcher (RLIMIT_NPROC, no memory): never silently unguarded.
         // The kernel's setting follows the forker at least (the forking
         // thread: see the README on thread exit), and one line says so.
@@ -434,6 +531,33 @@ extern "C" fn after_fork_in_child() {
         let _ = sys::set_pdeathsig(sig);
         warn_no_fork_watcher(errno);
     }
+}
+
+/// The watcher's side of the handover: the pidfd on the parent, when the
+/// main thread has left it in this thread's table (see [`HANDOVER`]).
+/// Waits for the main thread's decision, at most `HANDOVER_TIMEOUT_MS`.
+fn receive_handover() -> Option<c_int> {
+    if HANDOVER.load(Ordering::Acquire) == HANDOVER_NONE {
+        return None;
+    }
+    let decided = wait_for(HANDOVER_TIMEOUT_MS, || {
+        HANDOVER.load(Ordering::Acquire) != HANDOVER_PENDING
+    });
+    if !decided
+        && HANDOVER
+            .compare_exchange(
+                HANDOVER_PENDING,
+                HANDOVER_ABANDONED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    {
+        return None;
+    }
+    (HANDOVER.load(Ordering::Acquire) == HANDOVER_GIVEN)
+        .then(|| HANDED_FD.load(Ordering::Acquire))
+        .filter(|&fd| fd >= 0)
 }
 
 /// One line on stderr: a fork child's watcher could not start.
@@ -604,13 +728,21 @@ fn load_armed() -> Armed {
     }
 }
 
-/// Waits (yielding, then sleeping 1 ms at a time) until the watcher has
-/// published its verdict; `PENDING` after the timeout.
+/// Waits until the watcher has published its verdict; `PENDING` after
+/// `VERDICT_TIMEOUT_MS`.
 fn wait_for_verdict() -> c_int {
-    for spin in 0..(1000 + VERDICT_TIMEOUT_MS) {
-        let verdict = VERDICT.load(Ordering::Acquire);
-        if verdict != PENDING {
-            return verdict;
+    wait_for(VERDICT_TIMEOUT_MS, || {
+        VERDICT.load(Ordering::Acquire) != PENDING
+    });
+    VERDICT.load(Ordering::Acquire)
+}
+
+/// Waits for `done` (yielding 1000 times, then sleeping 1 ms at a time, at
+/// most `timeout_ms`); whether it came true.
+fn wait_for(timeout_ms: u32, mut done: impl FnMut() -> bool) -> bool {
+    for spin in 0..(1000 + timeout_ms) {
+        if done() {
+            return true;
         }
         if spin < 1000 {
             sys::sched_yield();
@@ -618,7 +750,7 @@ fn wait_for_verdict() -> c_int {
             sys::sleep_ms(1);
         }
     }
-    PENDING
+    done()
 }
 
 /// Creates the watcher thread (see [`sys::spawn_detached`]).
@@ -719,15 +851,49 @@ fn open_parent() -> Result<Option<(Target, Armed)>, c_int> {
     Ok(None)
 }
 
+/// A fork child's parent, through the pidfd `fd` it opened on itself
+/// before the fork (see [`FORK_PIDFD`]), owned by the watcher: `Ok(Some)`
+/// while it lives; dead already, `Ok(None)` when this process stays
+/// (detached, or left behind with status 0: it then follows the anchor
+/// only), else `Err(GONE)`.
+fn handed_parent(
+    fd: c_int,
+    anchor: Option<Target>,
+    private: bool,
+) -> Result<Option<Target>, c_int> {
+    let target = Target {
+        fd,
+        pid: STAMP_PID.load(Ordering::Acquire),
+        is_parent: true,
+    };
+    if !confirmed_dead(target) {
+        return Ok(Some(target));
+    }
+    // The same rule as a death seen later (wait_tree): the parent may have
+    // exited on purpose before this process got as far as setsid(2).
+    let stay = detached_now() || left_behind(target, anchor, private);
+    sys::close(fd);
+    if stay {
+        ANCHOR_ONLY.store(true, Ordering::Release);
+        Ok(None)
+    } else {
+        Err(GONE)
+    }
+}
+
 /// The watcher's start: judge, open the pidfds, confirm, publish.
-/// Returns what to watch, or `None` (verdict published).
-fn open_and_judge() -> Option<Targets> {
+/// `handed`: a fork child's pidfd on its parent, in the watcher's own
+/// table. Returns what to watch, or `None` (verdict published).
+fn open_and_judge(handed: Option<c_int>, private: bool) -> Option<Targets> {
     let publish = |verdict: c_int| VERDICT.store(verdict, Ordering::Release);
     let tree = TREE.load(Ordering::Acquire);
     let anchor = if tree {
         match open_anchor() {
             Ok(anchor) => anchor,
             Err(verdict) => {
+                if let Some(fd) = handed {
+                    sys::close(fd);
+                }
                 publish(verdict);
                 return None;
             }
@@ -742,7 +908,21 @@ fn open_and_judge() -> Option<Targets> {
         publish(verdict);
     };
     let parent = if tree && ANCHOR_ONLY.load(Ordering::Acquire) {
+        if let Some(fd) = handed {
+            sys::close(fd);
+        }
         None
+    } else if let Some(fd) = handed.filter(|_| tree) {
+        let armed = Armed::Tree {
+            anchor: ANCHOR_PID.load(Ordering::Acquire),
+        };
+        match handed_parent(fd, anchor, private) {
+            Ok(target) => target.map(|t| (t, armed)),
+            Err(verdict) => {
+                give_up(verdict);
+                return None;
+            }
+        }
     } else {
         match open_parent() {
             Ok(Some((target, armed))) => Some((target, armed)),
@@ -786,8 +966,13 @@ fn open_and_judge() -> Option<Targets> {
 /// The watcher thread. Only system calls, no allocation.
 extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
     sys::set_thread_name(c"pdeathsig");
-    let private = sys::private_descriptor_table();
-    let Some(targets) = open_and_judge() else {
+    // A fork child's pidfd on its parent, kept when the table is emptied.
+    let handed = receive_handover();
+    let private = sys::private_descriptor_table(handed);
+    // Handed over, the table is this thread's alone even if it could not
+    // be emptied (not expected: the main thread checked close_range).
+    let private = private || handed.is_some();
+    let Some(targets) = open_and_judge(handed, private) else {
         // Parent already gone: the arming call sent the signal (a fork
         // child's watcher sends it itself); escalate.
         let gone = VERDICT.load(Ordering::Acquire) == GONE;

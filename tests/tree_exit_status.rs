@@ -12,6 +12,9 @@
 //! the 2 s the watcher waits, so `sleep` follows the anchor alone, alive,
 //! and says so in one stderr line; the control is the prompt reap, where
 //! the same `sleep` dies and says nothing.
+//!
+//! A parent that ends before its fork child's watcher has started:
+//! tests/fork_handover.rs.
 mod support;
 use std::time::Duration;
 use support::*;

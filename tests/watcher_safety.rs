@@ -76,23 +76,6 @@ fn stop_and_continue(pid: Pid) {
     }
 }
 
-/// The descriptor numbers of `pid`'s table whose /proc link names a pidfd
-/// (`anon_inode:[pidfd]`).
-fn pidfds(pid: Pid) -> Vec<i32> {
-    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let link = std::fs::read_link(e.path()).ok()?;
-            let link = link.to_string_lossy();
-            let pidfd = link == "anon_inode:[pidfd]" || link.starts_with("pidfd:");
-            pidfd.then(|| e.file_name().to_str()?.parse().ok())?
-        })
-        .collect();
-    fds.sort_unstable();
-    fds
-}
-
 /// Reads lines from the pipe that `spawn` and its child share until both
 /// the child's pid (spawn's line) and a line for which `last` holds (the
 /// child's) have come; their order is free. Returns the pid and the

@@ -655,3 +655,28 @@ pub fn command_succeeds(program: &str, args: &[&str]) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// The descriptor numbers in the descriptor table listed at `dir` (a
+/// `/proc/PID/fd` or `/proc/PID/task/TID/fd`) whose link names a pidfd
+/// (`anon_inode:[pidfd]`, or `pidfd:` on pidfs); empty if `dir` is gone.
+pub fn pidfds_in(dir: &Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut fds: Vec<i32> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let link = std::fs::read_link(e.path()).ok()?;
+            let link = link.to_string_lossy();
+            let pidfd = link == "anon_inode:[pidfd]" || link.starts_with("pidfd:");
+            pidfd.then(|| e.file_name().to_str()?.parse().ok())?
+        })
+        .collect();
+    fds.sort_unstable();
+    fds
+}
+
+/// The pidfds in `pid`'s own descriptor table (its main thread's).
+pub fn pidfds(pid: Pid) -> Vec<i32> {
+    pidfds_in(Path::new(&format!("/proc/{pid}/fd")))
+}
