@@ -140,14 +140,14 @@ fn middles_here(test: &str) -> Vec<&'static str> {
         .collect()
 }
 
-/// prctl and process mode: every process re-stamps with its own pid, so the
-/// probe's stamp is its parent, whichever middle and handoff.
+/// Every mode (prctl, process, tree): every process re-stamps with its own
+/// pid, so the probe's stamp is its parent, whichever middle and handoff.
 #[test]
 fn every_middle_passes_its_own_stamp_on() {
     preload_lib();
     let mut wrong = Vec::new();
     for middle in middles_here("every_middle_passes_its_own_stamp_on") {
-        for mode in ["prctl", "process"] {
+        for mode in ["prctl", "process", "tree"] {
             for handoff in HANDOFFS {
                 let (ppid, stamp, _) = run_case(middle, mode, handoff, true);
                 if stamp != Some(ppid) {

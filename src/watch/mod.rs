@@ -28,8 +28,13 @@
 //! not watched. In tree mode a pthread_atfork(3) handler starts a watcher
 //! in every fork child, and the parent's prepare handler opens a pidfd on
 //! itself for it: the child holds its parent from the fork on, even if the
-//! parent ends before the child's watcher has started (see `FORK_PIDFD`).
+//! parent ends before the child's watcher has started (see `fork.rs`).
 //!
+//! Files: this one holds the watcher thread and what process and tree mode
+//! share (arming, the verdict's hand-off, waiting for a death); `tree.rs`
+//! what only tree mode does (the anchor, detached processes, a dead
+//! parent's exit status); `fork.rs` the pthread_atfork handlers that give
+//! a tree's fork children their own watcher.
 //! execve(2): the watcher ends with the old image. The stamp the process
 //! wrote (`PID:TICKS:WATCHED`) tells the new image, which arms again at load
 //! time, which process the old one watched (see `verdict.rs`, rule 3).
@@ -44,6 +49,16 @@ use crate::error::Error;
 use crate::signal::Signal;
 use crate::sys;
 use crate::verdict::{self, Armed, UnverifiedReason, Verdict};
+
+mod fork;
+mod tree;
+
+use fork::*;
+#[cfg(feature = "std")]
+pub use tree::anchor_env_for_children;
+#[cfg(feature = "auto-arm")]
+pub(crate) use tree::anchor_for_children;
+use tree::*;
 
 /// Stack of the watcher thread. glibc carves static TLS out of it too; if
 /// that does not fit, the thread is created with the default size instead.
@@ -126,145 +141,6 @@ const EXIT_STATUS_WAIT_SECS: u64 = 2;
 static ASYNC: AtomicBool = AtomicBool::new(false);
 /// pthread_atfork(3) registered in this process image.
 static ATFORK: AtomicBool = AtomicBool::new(false);
-
-/// Tree mode, fork(2): a pidfd on the forking process, opened by the
-/// prepare handler and so inherited by the child. The child then holds its
-/// parent from its first instruction: a parent that exits before the
-/// child's watcher runs (`setsid -f`, a daemon's first fork, a killed
-/// shell) still tells how it ended (see [`left_behind`]). -1: none. The
-/// parent handler closes the parent's copy; the child hands its copy to its
-/// watcher (see [`HANDOVER`]).
-static FORK_PIDFD: AtomicI32 = AtomicI32::new(-1);
-/// In a fork child: the number of the pidfd being handed to the watcher.
-static HANDED_FD: AtomicI32 = AtomicI32::new(-1);
-/// In a fork child: how the pidfd on the parent passes from the main
-/// thread to its watcher, without making the fork wait for the thread. The
-/// main thread leaves the descriptor table it shares with the new watcher
-/// (unshare(2) `CLONE_FILES`: it takes a copy) and closes the pidfd in its
-/// copy, so the program's table never keeps it; the watcher, in the
-/// original table, keeps the pidfd and closes everything else.
-static HANDOVER: AtomicU8 = AtomicU8::new(HANDOVER_NONE);
-/// Nothing is handed over.
-const HANDOVER_NONE: u8 = 0;
-/// The main thread has not decided yet.
-const HANDOVER_PENDING: u8 = 1;
-/// The main thread has left the table: the pidfd in it is the watcher's.
-const HANDOVER_GIVEN: u8 = 2;
-/// The main thread could not leave the table (an older kernel, a seccomp
-/// filter) and closed the pidfd: the watcher does without it.
-const HANDOVER_WITHHELD: u8 = 3;
-/// The watcher stopped waiting for the decision and does without it.
-const HANDOVER_ABANDONED: u8 = 4;
-/// How long a fork child's watcher waits for the main thread's decision
-/// (made microseconds after the thread is created).
-const HANDOVER_TIMEOUT_MS: u32 = 200;
-
-/// Tree mode: from now on, every fork(2) child of this process (and of
-/// those children) starts a watcher on the anchor, as long as `TREE` is
-/// set and `SIGNAL` is not 0 (disarmed); both are inherited by fork(2) and
-/// gone with execve(2).
-fn watch_fork_children() {
-    if !ATFORK.swap(true, Ordering::AcqRel) {
-        sys::atfork(before_fork, after_fork_in_parent, after_fork_in_child);
-    }
-}
-
-/// Do this process's fork children start a watcher (tree mode, armed)?
-fn forks_get_watcher() -> bool {
-    TREE.load(Ordering::Acquire) && SIGNAL.load(Ordering::Acquire) != 0
-}
-
-/// pthread_atfork(3) prepare handler: remembers who forks and, when the
-/// child will start a watcher, opens a pidfd on this process for it.
-extern "C" fn before_fork() {
-    let me = sys::getpid();
-    FORKER.store(me, Ordering::Release);
-    let fd = if forks_get_watcher() {
-        sys::pidfd_open(me).unwrap_or(-1)
-    } else {
-        -1
-    };
-    FORK_PIDFD.store(fd, Ordering::Release);
-}
-
-/// pthread_atfork(3) parent handler: the pidfd was for the child only.
-extern "C" fn after_fork_in_parent() {
-    let fd = FORK_PIDFD.swap(-1, Ordering::AcqRel);
-    if fd >= 0 {
-        sys::close(fd);
-    }
-}
-
-/// Tree mode's detach flags of this process now: 1 when SIGHUP is ignored
-/// (`nohup`), 2 when SIGINT and SIGQUIT are (a non-interactive shell's
-/// background job, `cmd &`).
-pub(crate) fn detach_flags() -> u8 {
-    let hup = sys::signal_ignored(libc::SIGHUP);
-    let bg = sys::signal_ignored(libc::SIGINT) && sys::signal_ignored(libc::SIGQUIT);
-    u8::from(hup) | (u8::from(bg) << 1)
-}
-
-/// Tree mode: has this process detached from its parent? It has when it is
-/// in another session than the one its parent passed on (setsid(2):
-/// `setsid -f`, daemon(3), a double fork's second child), or ignores
-/// SIGHUP, or SIGINT with SIGQUIT, where its parent did not (`nohup`,
-/// `cmd &`). A detached process follows the anchor only.
-fn detached_now() -> bool {
-    let inherited = INHERITED_FLAGS.load(Ordering::Acquire);
-    sys::getsid() != INHERITED_SESSION.load(Ordering::Acquire) || detach_flags() & !inherited != 0
-}
-
-/// Takes `session` and `flags` as what the parent passed on, and records
-/// this process's own: the detach facts at arming time.
-fn record_detach_facts(session: pid_t, flags: u8) {
-    INHERITED_SESSION.store(session, Ordering::Release);
-    INHERITED_FLAGS.store(flags, Ordering::Release);
-    OWN_SESSION.store(sys::getsid(), Ordering::Release);
-    OWN_FLAGS.store(detach_flags(), Ordering::Release);
-}
-
-#[cfg(any(feature = "auto-arm", feature = "std"))]
-/// Tree mode: the anchor as this process passes it on to the children it
-/// execs (`PDEATHSIG_ANCHOR`), with its own session and detach flags.
-pub(crate) fn anchor_for_children() -> Option<Anchor> {
-    let pid = ANCHOR_PID.load(Ordering::Acquire);
-    if !TREE.load(Ordering::Acquire) || pid == 0 {
-        return None;
-    }
-    let known = |v: u64| (v != NO_TICKS).then_some(v);
-    Some(Anchor {
-        pid,
-        ticks: known(ANCHOR_TICKS.load(Ordering::Acquire)),
-        ino: known(ANCHOR_INO.load(Ordering::Acquire)),
-        session: Some(OWN_SESSION.load(Ordering::Acquire)).filter(|&s| s > 0),
-        flags: Some(OWN_FLAGS.load(Ordering::Acquire)),
-        pid_ns: known(ANCHOR_NS.load(Ordering::Acquire)),
-    })
-}
-
-#[cfg(feature = "std")]
-/// Tree mode: the `PDEATHSIG_ANCHOR` value this process passes on to the
-/// children it execs (the anchor, and this process's session and detach
-/// flags); `None` outside tree mode. For the exec wrapper, which sets its
-/// program's environment itself.
-pub fn anchor_env_for_children() -> Option<std::string::String> {
-    let anchor = anchor_for_children()?;
-    let mut storage = [0u8; 96];
-    let mut value = crate::text::Buf::new(&mut storage);
-    anchor.write(&mut value, 0);
-    Some(std::string::String::from_utf8_lossy(value.as_bytes()).into_owned())
-}
-
-/// The anchor as a stamp, for the verdict's liveness checks.
-fn handed_anchor() -> Stamp {
-    let known = |v: u64| (v != NO_TICKS).then_some(v);
-    Stamp {
-        pid: ANCHOR_PID.load(Ordering::Acquire),
-        ticks: known(ANCHOR_TICKS.load(Ordering::Acquire)),
-        watched: None,
-        ino: known(ANCHOR_INO.load(Ordering::Acquire)),
-    }
-}
 
 const PENDING: c_int = 0;
 const WATCHING: c_int = 1;
@@ -450,173 +326,6 @@ pub(crate) fn watch(
     }
 }
 
-/// Tree mode, in the child of a fork(2) of a process whose watcher runs
-/// (pthread_atfork(3) child handler): the child is single-threaded, its
-/// copy of the statics describes the anchor; start its own watcher without
-/// waiting (a fork should not block), which signals the child itself if
-/// the anchor is already gone.
-extern "C" fn after_fork_in_child() {
-    let parent_fd = FORK_PIDFD.load(Ordering::Acquire);
-    // Decided by what the parent set before any thread started, so a child
-    // that forks again at once (a daemon's double fork) passes the duty on
-    // whether or not its own watcher has judged yet.
-    if !forks_get_watcher() {
-        HANDOVER.store(HANDOVER_NONE, Ordering::Release);
-        if parent_fd >= 0 {
-            FORK_PIDFD.store(-1, Ordering::Release);
-            sys::close(parent_fd);
-        }
-        return;
-    }
-    OWNER.store(0, Ordering::Release);
-    LOCK.store(0, Ordering::Release);
-    ASYNC.store(true, Ordering::Release);
-    ABANDONED.store(false, Ordering::Release);
-    VERDICT.store(PENDING, Ordering::Release);
-    // Our parent is the forker; what it passes on is its own session and
-    // flags of when it armed (or forked): a forker that has called setsid
-    // since (a double fork's first child) has forked a detached child.
-    STAMP_PID.store(FORKER.load(Ordering::Acquire), Ordering::Release);
-    STAMP_TICKS.store(NO_TICKS, Ordering::Release);
-    STAMP_WATCHED.store(0, Ordering::Release);
-    STAMP_INO.store(NO_TICKS, Ordering::Release);
-    record_detach_facts(
-        OWN_SESSION.load(Ordering::Acquire),
-        OWN_FLAGS.load(Ordering::Acquire),
-    );
-    ANCHOR_ONLY.store(detached_now(), Ordering::Release);
-    if sys::getppid() == 0 {
-        // Forked into a new PID namespace (by a forker that called
-        // unshare(CLONE_NEWPID)): the anchor cannot be seen from here.
-        become_own_anchor(SIGNAL.load(Ordering::Acquire));
-    }
-    let handing = parent_fd >= 0;
-    HANDED_FD.store(parent_fd, Ordering::Release);
-    HANDOVER.store(
-        if handing {
-            HANDOVER_PENDING
-        } else {
-            HANDOVER_NONE
-        },
-        Ordering::Release,
-    );
-    let spawned = spawn();
-    if handing {
-        // Only where the watcher can then empty the table it keeps (it
-        // holds the program's descriptors until it does).
-        let given =
-            spawned.is_ok() && sys::close_range_available() && sys::unshare_descriptor_table();
-        let decision = if given {
-            HANDOVER_GIVEN
-        } else {
-            HANDOVER_WITHHELD
-        };
-        // Fails only when the watcher gave up waiting: it does without.
-        let _ = HANDOVER.compare_exchange(
-            HANDOVER_PENDING,
-            decision,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        // In the program's own copy now (or, withheld, in the shared
-        // table, where the watcher does not use it).
-        FORK_PIDFD.store(-1, Ordering::Release);
-        sys::close(parent_fd);
-    }
-    if let Err(errno) = spawned {
-        // No watcher (RLIMIT_NPROC, no memory): never silently unguarded.
-        // The kernel's setting follows the forker at least (the forking
-        // thread: see the README on thread exit), and one line says so.
-        let sig = SIGNAL.load(Ordering::Acquire);
-        let _ = sys::set_pdeathsig(sig);
-        warn_no_fork_watcher(errno);
-    }
-}
-
-/// The watcher's side of the handover: the pidfd on the parent, when the
-/// main thread has left it in this thread's table (see [`HANDOVER`]).
-/// Waits for the main thread's decision, at most `HANDOVER_TIMEOUT_MS`.
-fn receive_handover() -> Option<c_int> {
-    if HANDOVER.load(Ordering::Acquire) == HANDOVER_NONE {
-        return None;
-    }
-    let decided = wait_for(HANDOVER_TIMEOUT_MS, || {
-        HANDOVER.load(Ordering::Acquire) != HANDOVER_PENDING
-    });
-    if !decided
-        && HANDOVER
-            .compare_exchange(
-                HANDOVER_PENDING,
-                HANDOVER_ABANDONED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-    {
-        return None;
-    }
-    (HANDOVER.load(Ordering::Acquire) == HANDOVER_GIVEN)
-        .then(|| HANDED_FD.load(Ordering::Acquire))
-        .filter(|&fd| fd >= 0)
-}
-
-/// One line on stderr: a fork child's watcher could not start.
-fn warn_no_fork_watcher(errno: c_int) {
-    use crate::text::Sink;
-    let mut storage = [0u8; 240];
-    let mut line = crate::text::Buf::new(&mut storage);
-    line.put(b"pdeathsig: fork child ");
-    line.put_int(i64::from(sys::getpid()));
-    line.put(b": cannot start its watcher thread (pthread_create: ");
-    let mut text = [0u8; 64];
-    match sys::strerror(errno, &mut text) {
-        Some(msg) => line.put(msg),
-        None => line.put_int(i64::from(errno)),
-    }
-    line.put(b"); armed with prctl(PR_SET_PDEATHSIG) against its parent only\n");
-    sys::write_stderr(line.as_bytes());
-}
-
-/// Tree mode, in a new PID namespace whose parent is outside (getppid() is
-/// 0): the tree's anchor cannot be seen, nor the parent. This process is
-/// the anchor of its part of the tree, and the kernel's
-/// PR_SET_PDEATHSIG, which crosses namespaces, follows its parent.
-fn become_own_anchor(sig: c_int) {
-    warn_foreign_anchor(ANCHOR_PID.load(Ordering::Acquire));
-    set_anchor(sys::getpid(), sys::boot_ticks(), None, sys::pid_namespace());
-    let _ = sys::set_pdeathsig(sig);
-    #[cfg(feature = "auto-arm")]
-    if let Some(anchor) = anchor_for_children() {
-        // SAFETY: a fork child runs this one thread; the environment is
-        // this process's copy, which the child handler is the first to
-        // touch (the rule of the constructor's stamping).
-        unsafe { crate::stamp::stamp_anchor(&anchor) };
-    }
-}
-
-/// Records the anchor (its pidfs inode looked up when not given).
-fn set_anchor(pid: pid_t, ticks: Option<u64>, ino: Option<u64>, pid_ns: Option<u64>) {
-    ANCHOR_PID.store(pid, Ordering::Release);
-    ANCHOR_TICKS.store(ticks.unwrap_or(NO_TICKS), Ordering::Release);
-    let ino = ino.or_else(|| sys::pidfs_ino(pid).ok());
-    ANCHOR_INO.store(ino.unwrap_or(NO_TICKS), Ordering::Release);
-    ANCHOR_NS.store(pid_ns.unwrap_or(NO_TICKS), Ordering::Release);
-}
-
-/// One line on stderr: the anchor is in another PID namespace.
-fn warn_foreign_anchor(anchor: pid_t) {
-    use crate::text::Sink;
-    let mut storage = [0u8; 240];
-    let mut line = crate::text::Buf::new(&mut storage);
-    line.put(b"pdeathsig: the tree's anchor ");
-    line.put_int(i64::from(anchor));
-    line.put(
-        b" is outside this PID namespace and cannot be watched from here; this process \
-          is the anchor of its part of the tree\n",
-    );
-    sys::write_stderr(line.as_bytes());
-}
-
 /// Arming again while a watcher runs: same watched process, new signal
 /// and grace; another process is refused.
 fn rearm_running(sig: Signal, stamp: &Stamp, grace_ms: u32) -> Result<Armed, Error> {
@@ -642,25 +351,6 @@ fn rearm_running(sig: Signal, stamp: &Stamp, grace_ms: u32) -> Result<Armed, Err
     SIGNAL.store(sig.as_raw(), Ordering::Release);
     GRACE_MS.store(grace_ms, Ordering::Release);
     Ok(armed)
-}
-
-/// Tree mode, arming again while a watcher runs: the same anchor gets the
-/// new signal and grace; another anchor is refused.
-fn rearm_running_tree(sig: Signal, anchor: Anchor, grace_ms: u32) -> Result<Armed, Error> {
-    let current = ANCHOR_PID.load(Ordering::Acquire);
-    if !TREE.load(Ordering::Acquire) || current != anchor.pid {
-        return Err(Error::AlreadyWatching {
-            watched: if current != 0 {
-                current
-            } else {
-                WATCHED.load(Ordering::Acquire)
-            },
-            requested: anchor.pid,
-        });
-    }
-    SIGNAL.store(sig.as_raw(), Ordering::Release);
-    GRACE_MS.store(grace_ms, Ordering::Release);
-    Ok(Armed::Tree { anchor: current })
 }
 
 const KIND_PARENT: u8 = 0;
@@ -1024,126 +714,6 @@ extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
     loop {
         sys::sleep_ms(3_600_000);
     }
-}
-
-/// Tree mode: waits for the anchor's death (then true: signal) and the
-/// parent's. When the parent dies, this process dies too (true) unless it
-/// has detached, or the parent exited with status 0 (it left us behind on
-/// purpose: a launcher); then it follows the anchor alone. With nothing
-/// left to follow, false.
-fn wait_tree(targets: Targets, private: bool) -> bool {
-    let Targets {
-        mut parent,
-        mut anchor,
-    } = targets;
-    let timeout = if private { -1 } else { SHARED_TABLE_RECHECK_MS };
-    let release = |t: Option<Target>| {
-        if let (true, Some(t)) = (private, t) {
-            sys::close(t.fd);
-        }
-    };
-    loop {
-        if parent.is_none() && anchor.is_none() {
-            return false;
-        }
-        let fds = [parent.map_or(-1, |t| t.fd), anchor.map_or(-1, |t| t.fd)];
-        let woken = match sys::poll_in_two(fds, timeout) {
-            Err(libc::EINTR) => continue,
-            Ok(revents) => revents,
-            Err(_) => {
-                sys::sleep_ms(FALLBACK_PERIOD_MS);
-                [0, 0]
-            }
-        };
-        // A pidfd of our own table polls readable only once its process
-        // has exited: no second look needed (it costs the teardown of a
-        // whole tree three system calls per process).
-        let anchor_dead = |a: Target, revents: libc::c_short| {
-            (private && revents != 0 && !a.is_parent) || confirmed_dead(a)
-        };
-        if let Some(a) = anchor {
-            if anchor_dead(a, woken[1]) {
-                release(parent);
-                release(anchor);
-                return true;
-            }
-        }
-        if let Some(p) = parent {
-            if confirmed_dead(p) {
-                let stay = detached_now() || left_behind(p, anchor, private);
-                release(parent);
-                parent = None;
-                if !stay {
-                    release(anchor);
-                    return true;
-                }
-                continue;
-            }
-        }
-        // Woken while alive: in a shared table the program reused the
-        // number (see wait_for_death). Watch a new pidfd.
-        for (slot, revents) in [(&mut parent, woken[0]), (&mut anchor, woken[1])] {
-            if let (Some(t), true) = (*slot, revents != 0) {
-                release(Some(t));
-                *slot = match sys::pidfd_open(t.pid) {
-                    Ok(fd) => Some(Target { fd, ..t }),
-                    Err(_) => None,
-                };
-            }
-        }
-    }
-}
-
-/// Tree mode, the parent `p` dead: did it exit with status 0, leaving this
-/// process behind on purpose (git's credential daemon, a launcher)? Known
-/// once the parent's reaper has reaped it (Linux 6.15+); waits for that at
-/// most EXIT_STATUS_WAIT_SECS, and stops early when the anchor dies. Unknown
-/// (an older kernel, no reaper): one line on stderr, and this process
-/// follows the anchor, never killed on a guess.
-fn left_behind(p: Target, anchor: Option<Target>, private: bool) -> bool {
-    // A deadline in clock ticks of CLOCK_BOOTTIME (none: no wait).
-    let deadline =
-        sys::boot_ticks().map(|now| now + EXIT_STATUS_WAIT_SECS * sys::clock_ticks_per_second());
-    let before_deadline =
-        || matches!((sys::boot_ticks(), deadline), (Some(now), Some(end)) if now <= end);
-    // Only our own table's descriptor is surely still this pidfd.
-    while private && before_deadline() {
-        match sys::pidfd_exit_status(p.fd) {
-            Ok(Some(status)) => return status == 0,
-            // ESRCH: reaped, and the status not recorded yet (the kernel
-            // unhashes a reaped process before it stores its exit): asked
-            // again. Taking it for "unknown" let a killed shell's child
-            // live on, about 1 time in 500 under load.
-            Ok(None) | Err(libc::ESRCH) => {}
-            Err(_) => break,
-        }
-        if anchor.is_some_and(confirmed_dead) {
-            return false;
-        }
-        sys::sleep_ms(1);
-    }
-    warn_unknown_exit(p.pid, anchor.map(|a| a.pid));
-    true
-}
-
-/// One line on stderr: the parent's end could not be told.
-fn warn_unknown_exit(parent: pid_t, anchor: Option<pid_t>) {
-    use crate::text::Sink;
-    let mut storage = [0u8; 200];
-    let mut line = crate::text::Buf::new(&mut storage);
-    line.put(b"pdeathsig: parent process ");
-    line.put_int(i64::from(parent));
-    line.put(b" has ended and how cannot be known (its exit status is not available); ");
-    match anchor {
-        Some(a) => {
-            line.put(b"following the tree's anchor ");
-            line.put_int(i64::from(a));
-            line.put(b" only, no signal sent\n");
-        }
-        None => line.put(b"no signal sent\n"),
-    }
-    // The watcher's own descriptor table has no stderr.
-    sys::write_program_stderr(line.as_bytes());
 }
 
 /// Has the watched process exited, looked at afresh (never through the
