@@ -1,5 +1,6 @@
 //! Writing the stamp: a process armed at load time puts `PDEATHSIG_PPID=
-//! <its pid>:<now>[:<watched>]` into its own environment, so that the
+//! <its pid>:<now>:[<watched>]:<pidfs inode>` into its own environment (the
+//! inode where pidfs gives one; see `environ.rs`), so that the
 //! children it spawns compare against it (see `verdict.rs` for how they
 //! read it). This is the one place that writes the environment, and the
 //! riskiest: it is `unsafe`, and kept apart from the pure parser.

@@ -1,7 +1,7 @@
 //! The system-call layer: every libc call the guard makes, one thin wrapper
 //! each, with its man page and the argument for its `unsafe`.
 //!
-//! Policy lives elsewhere (`verdict.rs` judges, `arm.rs` and `watch.rs`
+//! Policy lives elsewhere (`verdict.rs` judges, `arm.rs` and `watch/`
 //! arm); a reviewer audits the unsafe surface here, in one file. Nothing
 //! here allocates or panics: this code also runs in a load-time constructor
 //! (see `load.rs`) and in the watcher thread. Failures come back as the

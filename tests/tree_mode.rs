@@ -1,10 +1,13 @@
 //! Tree mode (`PDEATHSIG_MODE=tree`) with real processes and real tools:
-//! every process of a tree follows the tree's *anchor* (the process named in
-//! `PDEATHSIG_PPID`), whoever its parent is, however it was started (exec'd,
-//! forked without exec, detached, daemonized), and nothing is killed while
-//! the anchor lives. Each test has a control that shows the gap without
-//! tree mode (prctl or process mode, or no guard): survivors, or a detached
-//! process killed while the anchor lives.
+//! every process of a tree dies when its parent dies, unless it has
+//! detached (setsid, nohup, a background job, or left behind by a parent
+//! that exited 0), and every process, detached or not, dies with the tree's
+//! *anchor* (the process named in `PDEATHSIG_PPID` when the tree starts),
+//! however it was started (exec'd, forked without exec, daemonized); a
+//! detached process is not killed while the anchor lives. Each test has a
+//! control that shows the gap without tree mode (prctl or process mode, or
+//! no guard): survivors, or a detached process killed while the anchor
+//! lives.
 //!
 //! The Python tools (honcho, gunicorn) are installed from PyPI into a venv
 //! under CARGO_TARGET_TMPDIR, once; without network the tests that need them
@@ -1233,12 +1236,12 @@ fn detached_double_fork_daemon() {
 /// The daemon is a fork of a fork, no exec: only the pthread_atfork
 /// handler gives it a watcher. 20 daemons against one anchor: each should
 /// run a watcher while the anchor lives and be gone 2 s after its SIGKILL.
-/// It fails part of the time: the middle process (a fork child whose own
-/// watcher thread has just been created) forks the daemon before that
-/// watcher has published itself (OWNER still 0), so the daemon's child
-/// handler returns early and the daemon runs unwatched and outlives the
-/// anchor. The prctl control never arms such a daemon (no exec, fork
-/// clears PR_SET_PDEATHSIG): it outlives the anchor every time.
+/// (It once failed 8 times in 20: the middle forked the daemon before its
+/// own watcher had published itself, and the daemon's child handler
+/// returned early. The child handler now decides by what the parent set
+/// before any thread started.) The prctl control never arms such a daemon
+/// (no exec, fork clears PR_SET_PDEATHSIG): it outlives the anchor every
+/// time.
 #[test]
 fn detached_double_fork_daemon_without_exec() {
     const TRIALS: usize = 20;
