@@ -64,6 +64,8 @@ mod panic_handler;
     any(feature = "auto-arm", not(feature = "std"), test)
 ))]
 mod rawenv;
+#[cfg(all(target_os = "linux", feature = "capi"))]
+mod setxid;
 #[cfg(target_os = "linux")]
 mod signal;
 #[cfg(all(target_os = "linux", feature = "auto-arm"))]

@@ -70,11 +70,20 @@ pub(crate) fn getpid() -> pid_t {
     unsafe { libc::getpid() }
 }
 
-#[cfg(feature = "auto-arm")]
 /// `gettid(2)`: the calling thread's id (the pid, on the main thread).
 pub(crate) fn gettid() -> pid_t {
     // SAFETY: gettid takes no arguments and cannot fail.
     unsafe { libc::syscall(libc::SYS_gettid) as pid_t }
+}
+
+#[cfg(feature = "capi")]
+/// Does thread `tid` of this process still exist (tgkill(2) with signal
+/// 0)? A thread that has exited answers ESRCH.
+pub(crate) fn thread_alive(tid: pid_t) -> bool {
+    // SAFETY: tgkill with signal 0 only checks that the thread exists; it
+    // takes no pointers.
+    let rc = unsafe { libc::syscall(libc::SYS_tgkill, getpid(), tid, 0 as c_int) };
+    rc == 0 || errno() != libc::ESRCH
 }
 
 /// `kill(pid, sig)`. See kill(2).
@@ -414,6 +423,17 @@ pub(crate) fn sleep_ms(ms: u32) {
     while unsafe { libc::nanosleep(&req, &mut rem) } == -1 && errno() == libc::EINTR {
         req = rem;
     }
+}
+
+/// Sleeps `ms` milliseconds or until a signal handler runs in this thread
+/// (one nanosleep(2), EINTR not retried).
+pub(crate) fn nap_ms(ms: u32) {
+    let req = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: (ms % 1000) as libc::c_long * 1_000_000,
+    };
+    // SAFETY: the request points to a live timespec; no remainder wanted.
+    unsafe { libc::nanosleep(&req, ptr::null_mut()) };
 }
 
 /// Clock ticks per second, the unit of `/proc/PID/stat` times

@@ -1,5 +1,10 @@
 //! Credentials: setuid/setgid clear PR_SET_PDEATHSIG; the re-arm helper
-//! restores it. Needs root (to change uid); skipped otherwise.
+//! restores it. Process and tree mode's watcher thread never makes a
+//! credential change fail: glibc runs set*id in every thread and aborts the
+//! program when one fails, and a program that keeps a capability in its
+//! own thread only (setpriv --reuid --regid) used to die of SIGABRT 14/14;
+//! the C library's set*id functions stop the watcher around the call and
+//! start it again. Needs root (to change uid); skipped otherwise.
 mod support;
 use std::time::Duration;
 use support::*;
@@ -95,4 +100,101 @@ fn process_mode_survives_dropping_privileges() {
         wait_status(child, DEATH_TIMEOUT),
         Some(Status::Signaled(libc::SIGTERM))
     );
+}
+
+/// A program that drops privileges the way setpriv does (capabilities kept
+/// in its own thread only) while its watcher runs: the credential change
+/// succeeds (glibc aborted it when the watcher's copy of setresgid failed),
+/// and the watcher, started again, still signals when the parent dies.
+#[test]
+fn process_mode_survives_a_per_thread_capability_drop() {
+    if !is_root() {
+        skip(
+            "process_mode_survives_a_per_thread_capability_drop",
+            "needs root to setuid",
+        );
+        return;
+    }
+    let mut tree = Tree::new();
+    let (child, lines) = drop_then_kill_parent(&mut tree, &["--process", "--keepcaps"]);
+    assert_eq!(lines, ["armed 15 0", "dropped 15 0 uid=65534"]);
+    assert_eq!(
+        wait_status(child, DEATH_TIMEOUT),
+        Some(Status::Signaled(libc::SIGTERM))
+    );
+}
+
+/// `setpriv --reuid 65534 --regid 65534 --clear-groups -- sh` under the
+/// library in every mode: setpriv runs (it died of SIGABRT in process and
+/// tree mode), the shell it execs arms again at load time, and dies when
+/// the parent dies. prctl mode is the control that never had the thread.
+#[test]
+fn setpriv_under_the_library_in_every_mode() {
+    if !is_root() {
+        skip(
+            "setpriv_under_the_library_in_every_mode",
+            "needs root to setuid",
+        );
+        return;
+    }
+    if !command_succeeds("setpriv", &["--version"]) {
+        skip(
+            "setpriv_under_the_library_in_every_mode",
+            "setpriv (util-linux) is not installed",
+        );
+        return;
+    }
+    let spawn = c_helper("spawn.c", "spawn", &[]);
+    let mut preload = std::ffi::OsString::from("LD_PRELOAD=");
+    preload.push(preload_lib());
+    for mode in ["prctl", "process", "tree"] {
+        let mut tree = Tree::new();
+        let mut cmd = tree.command(&spawn);
+        clean(&mut cmd)
+            .args(["--handoff", "--", "env"])
+            .arg(&preload)
+            .arg("PDEATHSIG=TERM")
+            .arg(format!("PDEATHSIG_MODE={mode}"))
+            .args([
+                "setpriv",
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
+            .args(["sh", "-c", "echo ready; exec sleep 600"]);
+        let mut parent = tree.spawn(piped(&mut cmd));
+        let lines = read_lines(&mut parent, 2, DEATH_TIMEOUT);
+        let (pids, rest) = split_pids(&lines);
+        assert_eq!(
+            rest,
+            ["ready"],
+            "{mode}: setpriv did not run the shell: {lines:?}"
+        );
+        let child = pids[0];
+        tree.track(child);
+        // sleep has replaced the shell and armed (a watcher thread outside
+        // prctl mode) before the parent dies.
+        let threads = if mode == "prctl" { 1 } else { 2 };
+        let armed = wait_comm(child, "sleep", DEATH_TIMEOUT) && {
+            let deadline = std::time::Instant::now() + DEATH_TIMEOUT;
+            loop {
+                let n = std::fs::read_dir(format!("/proc/{child}/task")).map_or(0, |d| d.count());
+                if n == threads || std::time::Instant::now() > deadline {
+                    break n == threads;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        assert!(armed, "{mode}: sleep did not arm");
+        parent.kill().unwrap();
+        parent.wait().unwrap();
+        assert_eq!(
+            wait_status(child, DEATH_TIMEOUT),
+            Some(Status::Signaled(libc::SIGTERM)),
+            "{mode}: sleep after its parent's SIGKILL"
+        );
+    }
 }

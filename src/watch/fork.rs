@@ -104,6 +104,7 @@ pub(super) extern "C" fn after_fork_in_child() {
     }
     OWNER.store(0, Ordering::Release);
     LOCK.store(0, Ordering::Release);
+    STOPPING.store(false, Ordering::Release);
     ASYNC.store(true, Ordering::Release);
     ABANDONED.store(false, Ordering::Release);
     VERDICT.store(PENDING, Ordering::Release);

@@ -139,6 +139,21 @@ const EXIT_STATUS_WAIT_SECS: u64 = 2;
 /// No arming call waits for this watcher's verdict (a fork child's): the
 /// watcher sends the signal itself when the anchor is already gone.
 static ASYNC: AtomicBool = AtomicBool::new(false);
+/// Set while a credential change has the watcher stop (see
+/// [`pause_for_credentials`]): its blocking calls end with EINTR then.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// The watcher thread's id (gettid(2)), stored by the thread itself; 0
+/// until a newly created one has started.
+static WATCHER_TID: AtomicI32 = AtomicI32::new(0);
+/// The process in which a watcher thread was created last (it may not have
+/// published its verdict yet: `OWNER` is set then).
+static STARTED_IN: AtomicI32 = AtomicI32::new(0);
+#[cfg(feature = "capi")]
+/// How long a credential change waits for the watcher to be gone (it
+/// normally takes microseconds; a watcher asking for a dead parent's exit
+/// status may take up to 2 s).
+const STOP_TIMEOUT_MS: u32 = 2500;
+
 /// pthread_atfork(3) registered in this process image.
 static ATFORK: AtomicBool = AtomicBool::new(false);
 
@@ -445,11 +460,17 @@ fn wait_for(timeout_ms: u32, mut done: impl FnMut() -> bool) -> bool {
 
 /// Creates the watcher thread (see [`sys::spawn_detached`]).
 fn spawn() -> Result<(), c_int> {
-    match sys::spawn_detached(watcher_main, Some(STACK_SIZE)) {
+    WATCHER_TID.store(0, Ordering::Release);
+    STARTED_IN.store(sys::getpid(), Ordering::Release);
+    let spawned = match sys::spawn_detached(watcher_main, Some(STACK_SIZE)) {
         // The small stack could not hold this program's static TLS.
         Err(libc::EINVAL) => sys::spawn_detached(watcher_main, None),
         other => other,
+    };
+    if spawned.is_err() {
+        STARTED_IN.store(0, Ordering::Release);
     }
+    spawned
 }
 
 /// The stamp handed to the watcher by [`watch`].
@@ -655,6 +676,11 @@ fn open_and_judge(handed: Option<c_int>, private: bool) -> Option<Targets> {
 
 /// The watcher thread. Only system calls, no allocation.
 extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
+    WATCHER_TID.store(sys::gettid(), Ordering::Release);
+    if stopping() {
+        // A credential change came before this thread had started.
+        return ptr::null_mut();
+    }
     sys::set_thread_name(c"pdeathsig");
     // A fork child's pidfd on its parent, kept when the table is emptied.
     let handed = receive_handover();
@@ -676,18 +702,20 @@ extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
         }
         return ptr::null_mut();
     };
+    if stopping() {
+        // Its descriptors go with its private table; a new watcher starts
+        // once the credential change is made.
+        return ptr::null_mut();
+    }
     let die = if TREE.load(Ordering::Acquire) {
         wait_tree(targets, private)
     } else {
         match targets.parent {
-            Some(target) => {
-                wait_for_death(target, private);
-                true
-            }
+            Some(target) => wait_for_death(target, private),
             None => false,
         }
     };
-    if !die || ABANDONED.load(Ordering::Acquire) {
+    if !die || ABANDONED.load(Ordering::Acquire) || stopping() {
         return ptr::null_mut();
     }
     let (sig, grace) = {
@@ -710,10 +738,97 @@ extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
     // Nothing is left to do. Parked rather than ended: the signal usually
     // ends the process, and a thread exit of its own would only compete for
     // the CPU with the rest of a tree's teardown (a process that survives
-    // the signal keeps an idle thread).
-    loop {
-        sys::sleep_ms(3_600_000);
+    // the signal keeps an idle thread, until a credential change stops it).
+    while !stopping() {
+        sys::nap_ms(3_600_000);
     }
+    ptr::null_mut()
+}
+
+/// Has a credential change asked the watcher to stop?
+fn stopping() -> bool {
+    STOPPING.load(Ordering::Acquire)
+}
+
+#[cfg(feature = "capi")]
+/// A credential change is about to be made through glibc, which runs the
+/// set*id(2) system call in every thread of the process and aborts the
+/// program when one thread fails where the calling one succeeds. The
+/// watcher thread may lack a privilege that the calling thread holds
+/// (capabilities kept across a uid change are per thread: setpriv
+/// `--reuid --regid`), so it is stopped first: `wake` must make every
+/// thread's blocking system call return EINTR (a no-op set*id call through
+/// glibc does). Returns whether a watcher was stopped; then
+/// [`resume_after_credentials`] starts it again.
+pub(crate) fn pause_for_credentials(wake: impl FnOnce()) -> bool {
+    // Looked at before the lock: a vfork(2) child shares this memory with
+    // its parent, whose watcher it must neither lock out nor stop. A
+    // watcher that has not published its verdict yet (a fork child's) is
+    // stopped too.
+    let me = sys::getpid();
+    if OWNER.load(Ordering::Acquire) != me && STARTED_IN.load(Ordering::Acquire) != me {
+        return false;
+    }
+    let _locked = lock();
+    STOPPING.store(true, Ordering::Release);
+    wake();
+    // Gone from the kernel: glibc no longer counts it among the threads
+    // that must run the call.
+    wait_for(STOP_TIMEOUT_MS, || {
+        let tid = WATCHER_TID.load(Ordering::Acquire);
+        tid != 0 && !sys::thread_alive(tid)
+    });
+    OWNER.store(0, Ordering::Release);
+    STARTED_IN.store(0, Ordering::Release);
+    true
+}
+
+#[cfg(feature = "capi")]
+/// After a credential change: a new watcher judges again what the stopped
+/// one watched (the same stamp and anchor) and watches it; waits for its
+/// verdict, and if the watched process died in the meantime, sends the
+/// signal, as arming does.
+pub(crate) fn resume_after_credentials() {
+    let _locked = lock();
+    STOPPING.store(false, Ordering::Release);
+    let sig = SIGNAL.load(Ordering::Acquire);
+    if sig == 0 {
+        return;
+    }
+    ASYNC.store(false, Ordering::Release);
+    ABANDONED.store(false, Ordering::Release);
+    fork::HANDOVER.store(fork::HANDOVER_NONE, Ordering::Release);
+    VERDICT.store(PENDING, Ordering::Release);
+    if let Err(errno) = spawn() {
+        // Never silently unguarded: the kernel's setting as a floor, and
+        // one line.
+        let _ = sys::set_pdeathsig(sig);
+        warn_no_restart(errno);
+        return;
+    }
+    match wait_for_verdict() {
+        GONE => sys::kill_self(sig),
+        PENDING => ABANDONED.store(true, Ordering::Release),
+        _ => {}
+    }
+}
+
+#[cfg(feature = "capi")]
+/// One line on stderr: the watcher could not start again.
+fn warn_no_restart(errno: c_int) {
+    use crate::text::Sink;
+    let mut storage = [0u8; 240];
+    let mut line = crate::text::Buf::new(&mut storage);
+    line.put(
+        b"pdeathsig: cannot restart the watcher thread after a credential change (pthread_create: ",
+    );
+    let mut text = [0u8; 64];
+    match sys::strerror(errno, &mut text) {
+        Some(msg) => line.put(msg),
+        None => line.put_int(i64::from(errno)),
+    }
+    line.put(b"); armed with prctl(PR_SET_PDEATHSIG) against the parent thread only\n");
+    sys::write_stderr(line.as_bytes());
 }
 
 /// Has the watched process exited, looked at afresh (never through the
@@ -737,11 +852,13 @@ fn confirmed_dead(target: Target) -> bool {
 /// [`confirmed_dead`]. `private`: the pidfd lives in the watcher's own
 /// descriptor table, so it is ours to close; otherwise the watcher also
 /// looks once a second (see [`SHARED_TABLE_RECHECK_MS`]). Should poll(2)
-/// itself fail, falls back to looking every 100 ms.
-fn wait_for_death(mut target: Target, private: bool) {
+/// itself fail, falls back to looking every 100 ms. True once it has
+/// exited; false when a credential change stops the watcher.
+fn wait_for_death(mut target: Target, private: bool) -> bool {
     let timeout = if private { -1 } else { SHARED_TABLE_RECHECK_MS };
     loop {
         let woken = match sys::poll_in(target.fd, timeout) {
+            Err(libc::EINTR) if stopping() => return false,
             Err(libc::EINTR) => continue,
             Ok(0) if private => continue,
             Ok(revents) => revents != 0,
@@ -751,7 +868,7 @@ fn wait_for_death(mut target: Target, private: bool) {
             if private {
                 sys::close(target.fd);
             }
-            return;
+            return true;
         }
         if !woken {
             // The periodic look of a shared table: alive, keep waiting.
@@ -765,11 +882,15 @@ fn wait_for_death(mut target: Target, private: bool) {
         }
         match sys::pidfd_open(target.pid) {
             Ok(fd) => target.fd = fd,
-            Err(libc::ESRCH) => return,
+            Err(libc::ESRCH) => return true,
             Err(_) => break,
         }
     }
     while !confirmed_dead(target) {
+        if stopping() {
+            return false;
+        }
         sys::sleep_ms(FALLBACK_PERIOD_MS);
     }
+    true
 }

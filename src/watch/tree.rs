@@ -163,6 +163,11 @@ pub(super) fn wait_tree(targets: Targets, private: bool) -> bool {
         }
         let fds = [parent.map_or(-1, |t| t.fd), anchor.map_or(-1, |t| t.fd)];
         let woken = match sys::poll_in_two(fds, timeout) {
+            Err(libc::EINTR) if stopping() => {
+                release(parent);
+                release(anchor);
+                return false;
+            }
             Err(libc::EINTR) => continue,
             Ok(revents) => revents,
             Err(_) => {
