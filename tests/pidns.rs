@@ -203,3 +203,58 @@ fn child_in_namespace_dies_with_parent_outside() {
     assert_eq!(status, None);
     assert!(alive(child), "the unarmed control died");
 }
+
+/// A namespace's init whose parent outside is already dead when it arms
+/// (tests/helpers/pidns_orphan.c): nothing inside can tell that from a
+/// live parent (getppid() is 0 either way), so it is armed without a
+/// signal and says so in the same one line, never silently. Control: the
+/// same init without the library says nothing and is not armed.
+#[test]
+fn init_whose_parent_outside_died_first_says_so() {
+    let helper = c_helper("pidns_orphan.c", "pidns_orphan", &[]);
+    let getsig = getsig();
+    for preloaded in [true, false] {
+        let mut tree = Tree::new();
+        let err_path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "pidns-orphan-{}-{preloaded}.stderr",
+            std::process::id()
+        ));
+        let mut cmd = tree.command(&helper);
+        cmd.arg("env")
+            .env_remove("LD_PRELOAD")
+            .env_remove("PDEATHSIG_PPID")
+            .stderr(std::fs::File::create(&err_path).unwrap());
+        if preloaded {
+            cmd.arg(format!("LD_PRELOAD={}", preload_lib().display()))
+                .arg("PDEATHSIG=TERM");
+        }
+        cmd.arg(&getsig);
+        let mut launcher = tree.spawn(piped(&mut cmd));
+        let first = read_line(&mut launcher, DEATH_TIMEOUT);
+        if wait_status(launcher.id() as Pid, DEATH_TIMEOUT) == Some(Status::Exited(3)) {
+            skip(
+                "init_whose_parent_outside_died_first_says_so",
+                "unshare(CLONE_NEWPID) is not permitted here (needs root)",
+            );
+            return;
+        }
+        let init: Pid = first.trim().parse().expect("the launcher printed no pid");
+        tree.track(init);
+        let report = read_line(&mut launcher, DEATH_TIMEOUT);
+        assert_eq!(wait_status(init, DEATH_TIMEOUT), Some(Status::Exited(0)));
+        let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+        let _ = std::fs::remove_file(&err_path);
+        if preloaded {
+            let (_, out, line) = armed_term_parent_zero();
+            assert_eq!(
+                format!("{report}\n"),
+                out,
+                "armed with SIGTERM, getppid() 0"
+            );
+            assert_eq!(stderr, line, "the one line");
+        } else {
+            assert_eq!(report, "0 0", "control: not armed");
+            assert_eq!(stderr, "", "control: nothing said");
+        }
+    }
+}
