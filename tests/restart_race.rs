@@ -342,7 +342,7 @@ fn restart_race_under_a_namespace_init() {
             })
             .count()
     };
-    for mode in ["prctl", "process"] {
+    for mode in ["prctl", "process", "tree"] {
         let survived = run(Some(mode), GUARDED_WAIT_MS);
         eprintln!("restart race under a namespace init, {mode} mode: {survived}/{trials} survived");
         assert_eq!(
