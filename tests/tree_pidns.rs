@@ -29,15 +29,28 @@ fn unshare_works(test: &str) -> bool {
 /// `unshare FLAGS sh -c 'sleep 600; true'` in tree mode against a live
 /// anchor. Returns (the tree, anchor, unshare's pid, sleep's pid).
 fn start(flags: &[&str], signal: &str) -> (Tree, Pid, std::process::Child, Pid) {
+    start_program(flags, signal, &["sh", "-c", "sleep 600; true"], true)
+}
+
+/// `unshare FLAGS PROGRAM...` in tree mode against a live anchor, under
+/// the library when `preload`. Returns as [`start`].
+fn start_program(
+    flags: &[&str],
+    signal: &str,
+    program: &[&str],
+    preload: bool,
+) -> (Tree, Pid, std::process::Child, Pid) {
     let mut tree = Tree::new();
     let mut cmd = tree.command("sleep");
     cmd.arg("600");
     let anchor = tree.spawn(clean(&mut cmd)).id() as Pid;
     let mut cmd = tree.command("unshare");
-    cmd.args(flags).args(["sh", "-c", "sleep 600; true"]);
-    clean(&mut cmd)
-        .env("LD_PRELOAD", preload_lib())
-        .env("PDEATHSIG", signal)
+    cmd.args(flags).args(program);
+    clean(&mut cmd);
+    if preload {
+        cmd.env("LD_PRELOAD", preload_lib());
+    }
+    cmd.env("PDEATHSIG", signal)
         .env("PDEATHSIG_MODE", "tree")
         // As pdeathsig's spawners hand it (PID:TICKS): a plain pid that is
         // no ancestor would add a line of its own.
@@ -132,4 +145,44 @@ fn new_pid_namespace_dies_with_the_anchor() {
         "the namespace's sleep outlived the anchor"
     );
     tree.cleanup();
+}
+
+/// The exec wrapper in tree mode as a new PID namespace's init
+/// (`unshare -pf [--mount-proc] pdeathsig --mode tree -- sleep 600`) under
+/// a live anchor: it once exited 125 at once, taking the anchor it cannot
+/// see for dead. It must supervise `sleep` while the anchor lives, saying
+/// so in one line; control: `unshare -f` (no new namespace), silent.
+#[test]
+fn the_exec_wrapper_as_a_namespace_init_lives_under_a_live_anchor() {
+    if !unshare_works("the_exec_wrapper_as_a_namespace_init_lives_under_a_live_anchor") {
+        return;
+    }
+    let wrapper = env!("CARGO_BIN_EXE_pdeathsig");
+    for flags in [&["-pf"][..], &["-pf", "--mount-proc"], &["-f"]] {
+        let program = [wrapper, "--mode", "tree", "--", "sleep", "600"];
+        let (mut tree, anchor, child, leaf) = start_program(flags, "TERM", &program, false);
+        std::thread::sleep(SETTLE);
+        let alive_now = alive(leaf) && alive(child.id() as Pid);
+        assert!(alive(anchor));
+        tree.cleanup();
+        let lines = stderr_lines(flags, "TERM");
+        eprintln!("wrapper under unshare {flags:?}: alive with the anchor alive: {alive_now}; stderr {lines:?}");
+        assert!(
+            alive_now,
+            "wrapper under unshare {flags:?}: ended while the anchor lives: {lines:?}"
+        );
+        if flags.contains(&"-pf") {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains("is outside this PID namespace")),
+                "{lines:?}"
+            );
+        } else {
+            assert!(
+                lines.is_empty(),
+                "control (no new PID namespace): {lines:?}"
+            );
+        }
+    }
 }
