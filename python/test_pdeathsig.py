@@ -735,6 +735,16 @@ class InProcessTests(unittest.TestCase):
             self.assertFalse(pdeathsig.arm_process(signal.SIGTERM, ppid=other.pid))
         self.assertEqual([w.category for w in caught], [pdeathsig.UnverifiedWarning] * 2)
         self.assertIn("could not be verified", str(caught[0].message))
+        # The same through the environment (arm() reads PDEATHSIG_PPID).
+        pdeathsig.disarm()
+        os.environ["PDEATHSIG_PPID"] = str(other.pid)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self.assertFalse(pdeathsig.arm(signal.SIGTERM))
+        finally:
+            del os.environ["PDEATHSIG_PPID"]
+        self.assertEqual([w.category for w in caught], [pdeathsig.UnverifiedWarning])
         self.assertEqual(pdeathsig.get(), signal.SIGTERM)
         pdeathsig.disarm()
         with warnings.catch_warnings(record=True) as caught:

@@ -914,6 +914,13 @@ func TestUnverifiedIsReported(t *testing.T) {
 	if err := pdeathsig.ArmProcessExpecting(syscall.SIGTERM, pid); !errors.Is(err, pdeathsig.ErrUnverified) {
 		t.Errorf("ArmProcessExpecting(SIGTERM, %d) = %v, want ErrUnverified", pid, err)
 	}
+	// The same through the environment: Arm reads PDEATHSIG_PPID.
+	pdeathsig.Disarm()
+	os.Setenv("PDEATHSIG_PPID", strconv.Itoa(pid))
+	defer os.Unsetenv("PDEATHSIG_PPID")
+	if err := pdeathsig.Arm(syscall.SIGTERM); !errors.Is(err, pdeathsig.ErrUnverified) {
+		t.Errorf("Arm(SIGTERM) with PDEATHSIG_PPID=%d = %v, want ErrUnverified", pid, err)
+	}
 }
 
 // Bad input to the tree-mode functions is EINVAL and arms nothing, as in
