@@ -17,12 +17,21 @@
 //! Only in the C library (feature `capi`): loaded with `LD_PRELOAD` these
 //! definitions come before glibc's for the whole program. A Rust program
 //! that links the crate keeps glibc's own.
+//!
+//! A fully static program that links `libpdeathsig.a` (`gcc -static`) gets
+//! these definitions instead of glibc's, and dlsym finds no glibc function
+//! behind them. There the system call is made directly, which changes the
+//! calling thread only: it is made when that thread is the whole process
+//! (the watcher stopped first; it looks every 100 ms whether to stop, as
+//! no glibc call can wake it), and refused with ENOTSUP and one stderr line
+//! when the program runs other threads, never leaving the process with
+//! credentials changed in part of it.
 
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicUsize, Ordering};
-use libc::{c_int, gid_t, size_t, uid_t};
+use libc::{c_int, c_long, gid_t, size_t, uid_t};
 
-use crate::watch;
+use crate::{sys, watch};
 
 /// The next definition of `name` after this library's (glibc's), looked up
 /// once; 0 if there is none.
@@ -35,7 +44,50 @@ fn next(cache: &AtomicUsize, name: &CStr) -> usize {
     // symbol up; it returns NULL when there is none.
     let found = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
     cache.store(found, Ordering::Release);
+    if core::ptr::eq(cache, &SETRESUID) {
+        LOOKED_UP.store(true, Ordering::Release);
+    }
     found
+}
+
+/// Can glibc's own set*id functions be reached? Not in a fully static
+/// program (see the module's documentation). Looked up with dlsym(3) once;
+/// the arming call asks first (see [`glibc_known_unreachable`]).
+pub(crate) fn glibc_reachable() -> bool {
+    next(&SETRESUID, c"setresuid") != 0
+}
+
+/// For the watcher thread, which must not call dlsym(3) (a fork child's
+/// loader lock may be held by a thread that no longer exists): true only
+/// when a lookup has already found no glibc function.
+pub(crate) fn glibc_known_unreachable() -> bool {
+    LOOKED_UP.load(Ordering::Acquire) && SETRESUID.load(Ordering::Acquire) == 0
+}
+
+/// Set once `glibc_reachable` has looked.
+static LOOKED_UP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// A fully static program: makes the system call `call` in this thread
+/// when it is the process's only thread; otherwise refuses (ENOTSUP).
+fn direct_when_alone(name: &str, call: impl FnOnce() -> c_long) -> c_int {
+    if matches!(sys::proc_stat(None), Ok(stat) if stat.threads == 1) {
+        // syscall(2) returns -1 with errno set, as glibc's function would.
+        return if call() < 0 { -1 } else { 0 };
+    }
+    use crate::text::Sink;
+    let mut storage = [0u8; 240];
+    let mut line = crate::text::Buf::new(&mut storage);
+    line.put(b"pdeathsig: ");
+    line.put(name.as_bytes());
+    line.put(
+        b" refused: a statically linked program with several threads, where the C \
+          library's function cannot be reached to change every thread (link \
+          libpdeathsig.so instead)\n",
+    );
+    sys::write_stderr(line.as_bytes());
+    // SAFETY: errno is this thread's.
+    unsafe { *libc::__errno_location() = libc::ENOTSUP };
+    -1
 }
 
 /// Runs `call` (glibc's function) with the watcher stopped around it.
@@ -66,7 +118,7 @@ fn missing() -> c_int {
 
 static SETRESUID: AtomicUsize = AtomicUsize::new(0);
 
-/// glibc's setresuid(2).
+/// glibc's setresuid(2); -1 with ENOSYS where it cannot be reached.
 ///
 /// # Safety
 /// As setresuid(2): none beyond glibc's own.
@@ -83,9 +135,10 @@ unsafe fn call_setresuid(r: uid_t, e: uid_t, s: uid_t) -> c_int {
 }
 
 /// Defines an exported wrapper `$name($($arg: $ty),*)` around glibc's
-/// function of that name (see the module's documentation).
+/// function of that name, `$direct` the system call that stands in for it
+/// in a fully static program (see the module's documentation).
 macro_rules! wrap {
-    ($(#[$doc:meta])* $name:ident, $cache:ident, ($($arg:ident: $ty:ty),*)) => {
+    ($(#[$doc:meta])* $name:ident, $cache:ident, ($($arg:ident: $ty:ty),*), $direct:expr) => {
         static $cache: AtomicUsize = AtomicUsize::new(0);
 
         $(#[$doc])*
@@ -102,7 +155,11 @@ macro_rules! wrap {
             with_watcher_stopped(|| {
                 let f = next(&$cache, name);
                 if f == 0 {
-                    return missing();
+                    return direct_when_alone(stringify!($name), || {
+                        // SAFETY: the caller's arguments, passed on to the
+                        // system call glibc's function would make.
+                        unsafe { $direct }
+                    });
                 }
                 type Real = unsafe extern "C" fn($($ty),*) -> c_int;
                 // SAFETY: the address is glibc's function of this name, whose type is Real.
@@ -116,35 +173,43 @@ macro_rules! wrap {
 
 wrap!(
     /// setuid(2), with the watcher stopped around it.
-    setuid, SETUID, (uid: uid_t)
+    setuid, SETUID, (uid: uid_t),
+    libc::syscall(libc::SYS_setuid, uid)
 );
 wrap!(
     /// setgid(2), with the watcher stopped around it.
-    setgid, SETGID, (gid: gid_t)
+    setgid, SETGID, (gid: gid_t),
+    libc::syscall(libc::SYS_setgid, gid)
 );
 wrap!(
     /// seteuid(2), with the watcher stopped around it.
-    seteuid, SETEUID, (euid: uid_t)
+    seteuid, SETEUID, (euid: uid_t),
+    libc::syscall(libc::SYS_setresuid, uid_t::MAX, euid, uid_t::MAX)
 );
 wrap!(
     /// setegid(2), with the watcher stopped around it.
-    setegid, SETEGID, (egid: gid_t)
+    setegid, SETEGID, (egid: gid_t),
+    libc::syscall(libc::SYS_setresgid, gid_t::MAX, egid, gid_t::MAX)
 );
 wrap!(
     /// setreuid(2), with the watcher stopped around it.
-    setreuid, SETREUID, (ruid: uid_t, euid: uid_t)
+    setreuid, SETREUID, (ruid: uid_t, euid: uid_t),
+    libc::syscall(libc::SYS_setreuid, ruid, euid)
 );
 wrap!(
     /// setregid(2), with the watcher stopped around it.
-    setregid, SETREGID, (rgid: gid_t, egid: gid_t)
+    setregid, SETREGID, (rgid: gid_t, egid: gid_t),
+    libc::syscall(libc::SYS_setregid, rgid, egid)
 );
 wrap!(
     /// setresgid(2), with the watcher stopped around it.
-    setresgid, SETRESGID, (rgid: gid_t, egid: gid_t, sgid: gid_t)
+    setresgid, SETRESGID, (rgid: gid_t, egid: gid_t, sgid: gid_t),
+    libc::syscall(libc::SYS_setresgid, rgid, egid, sgid)
 );
 wrap!(
     /// setgroups(2), with the watcher stopped around it.
-    setgroups, SETGROUPS, (size: size_t, list: *const gid_t)
+    setgroups, SETGROUPS, (size: size_t, list: *const gid_t),
+    libc::syscall(libc::SYS_setgroups, size, list)
 );
 
 /// setresuid(2), with the watcher stopped around it.
@@ -153,6 +218,15 @@ wrap!(
 /// As glibc's function.
 #[no_mangle]
 pub unsafe extern "C" fn setresuid(ruid: uid_t, euid: uid_t, suid: uid_t) -> c_int {
-    // SAFETY: the caller's arguments, passed on to glibc's function.
-    with_watcher_stopped(|| unsafe { call_setresuid(ruid, euid, suid) })
+    with_watcher_stopped(|| {
+        if !glibc_reachable() {
+            return direct_when_alone("setresuid", || {
+                // SAFETY: the caller's arguments, passed on to the system
+                // call glibc's function would make.
+                unsafe { libc::syscall(libc::SYS_setresuid, ruid, euid, suid) }
+            });
+        }
+        // SAFETY: the caller's arguments, passed on to glibc's function.
+        unsafe { call_setresuid(ruid, euid, suid) }
+    })
 }

@@ -474,6 +474,8 @@ pub(crate) struct ProcStat {
     pub ppid: pid_t,
     /// Field 9: the kernel's task flags (`PF_EXITING` among them).
     pub flags: u64,
+    /// Field 20: the number of threads.
+    pub threads: u64,
     /// Field 22: when the process started, in clock ticks since boot.
     pub start: u64,
 }
@@ -525,7 +527,7 @@ pub(crate) fn proc_stat(pid: Option<pid_t>) -> Result<ProcStat, c_int> {
     parse_stat(text).ok_or(libc::EINVAL)
 }
 
-/// Fields 1, 3, 4, 9 and 22 of a `/proc/PID/stat` line. The command name
+/// Fields 1, 3, 4, 9, 20 and 22 of a `/proc/PID/stat` line. The command name
 /// (field 2) is in parentheses and may itself hold spaces and ')', so the
 /// fields after it are counted from the last ')'.
 pub(crate) fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
@@ -533,17 +535,20 @@ pub(crate) fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
     let open = stat.iter().position(|&b| b == b'(')?;
     let pid = parse_decimal(stat.get(..open.checked_sub(1)?)?)?;
     let close = stat.iter().rposition(|&b| b == b')')?;
-    // After ") ": field 3 (state), 4 (ppid), 5-8, 9 (flags), ... 22 (start).
+    // After ") ": field 3 (state), 4 (ppid), 5-8, 9 (flags), ... 20
+    // (threads), 21, 22 (start).
     let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
     let state = *fields.next()?.first()?;
     let ppid = parse_decimal(fields.next()?)?;
     let flags = parse_decimal(fields.nth(4)?)?;
-    let start = parse_decimal(fields.nth(12)?)?;
+    let threads = parse_decimal(fields.nth(10)?)?;
+    let start = parse_decimal(fields.nth(1)?)?;
     Some(ProcStat {
         pid: pid_t::try_from(pid).ok()?,
         state,
         ppid: pid_t::try_from(ppid).ok()?,
         flags,
+        threads,
         start,
     })
 }
@@ -641,19 +646,20 @@ mod tests {
     fn stat_with_odd_command_names() {
         let line = |head: &str, flags: u64| {
             let mut s = std::string::String::from(head);
-            // Fields 5 to 8, 9 (flags), 10 to 21, then 22 (start) = 777.
+            // Fields 5 to 8, 9 (flags), 10 to 19, 20 (threads) = 3, 21,
+            // then 22 (start) = 777.
             s.push_str(" 0 0 0 0");
             s.push_str(&std::format!(" {flags}"));
-            for _ in 10..=21 {
+            for _ in 10..=19 {
                 s.push_str(" 0");
             }
-            s.push_str(" 777 0 0");
+            s.push_str(" 3 0 777 0 0");
             s
         };
         let sh = parse_stat(line("42 (sh) S 7", 0x400100).as_bytes()).unwrap();
         assert_eq!(
-            (sh.pid, sh.state, sh.ppid, sh.flags, sh.start),
-            (42, b'S', 7, 0x400100, 777)
+            (sh.pid, sh.state, sh.ppid, sh.flags, sh.threads, sh.start),
+            (42, b'S', 7, 0x400100, 3, 777)
         );
         assert!(!sh.exited());
         let odd = parse_stat(line("42 (a) b) (c) Z 9", 0).as_bytes()).unwrap();

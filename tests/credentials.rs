@@ -17,15 +17,24 @@ fn is_root() -> bool {
 /// `spawn --handoff -- drop_privileges ARGS`: returns the child's pid and
 /// the lines it printed up to "ready", then SIGKILLs the parent.
 fn drop_then_kill_parent(tree: &mut Tree, args: &[&str]) -> (Pid, Vec<String>) {
-    let spawn = c_helper("spawn.c", "spawn", &[]);
     let static_lib = static_lib();
     let helper = c_helper(
         "drop_privileges.c",
         "drop_privileges",
         &[static_lib.to_str().unwrap()],
     );
+    drop_then_kill_parent_with(tree, &helper, args)
+}
+
+/// As [`drop_then_kill_parent`], with the helper built as `helper`.
+fn drop_then_kill_parent_with(
+    tree: &mut Tree,
+    helper: &std::path::Path,
+    args: &[&str],
+) -> (Pid, Vec<String>) {
+    let spawn = c_helper("spawn.c", "spawn", &[]);
     let mut cmd = tree.command(&spawn);
-    cmd.arg("--handoff").arg("--").arg(&helper).args(args);
+    cmd.arg("--handoff").arg("--").arg(helper).args(args);
     let mut parent = tree.spawn(piped(&mut cmd));
     // The spawner's pid line and the child's lines share the pipe, in any
     // order.
@@ -197,4 +206,42 @@ fn setpriv_under_the_library_in_every_mode() {
             "{mode}: sleep after its parent's SIGKILL"
         );
     }
+}
+
+/// A fully static program (`gcc -static` with libpdeathsig.a) has the
+/// library's set*id functions in place of glibc's and no glibc function
+/// behind them: the system call is made directly, the process being
+/// single-threaded once the watcher is stopped (it looks every 100 ms, as
+/// no glibc call can wake it). In prctl mode and in process mode with the
+/// per-thread capability trick the privileges drop, and the guard still
+/// acts on the parent's death (prctl mode: cleared by the drop, as the
+/// kernel does, the control).
+#[test]
+fn a_fully_static_program_drops_privileges() {
+    if !is_root() {
+        skip(
+            "a_fully_static_program_drops_privileges",
+            "needs root to setuid",
+        );
+        return;
+    }
+    let static_lib = static_lib();
+    let helper = c_helper(
+        "drop_privileges.c",
+        "drop_privileges-static",
+        &[static_lib.to_str().unwrap(), "-static"],
+    );
+    let mut tree = Tree::new();
+    let (child, lines) =
+        drop_then_kill_parent_with(&mut tree, &helper, &["--process", "--keepcaps"]);
+    assert_eq!(lines, ["armed 15 0", "dropped 15 0 uid=65534"]);
+    assert_eq!(
+        wait_status(child, DEATH_TIMEOUT),
+        Some(Status::Signaled(libc::SIGTERM))
+    );
+    // prctl mode: the drop clears the kernel's setting, which is the
+    // kernel's rule (re-arm: the test above); the drop itself works.
+    let (child, lines) = drop_then_kill_parent_with(&mut tree, &helper, &[]);
+    assert_eq!(lines, ["armed 15 15", "dropped 0 0 uid=65534"]);
+    assert_eq!(wait_status(child, Duration::from_millis(500)), None);
 }

@@ -248,6 +248,10 @@ pub(crate) fn watch(
 ) -> Result<Armed, Error> {
     let grace_ms = grace_millis(grace);
     let tree = mode == Mode::Tree;
+    // Looked up here, in the arming thread: the watcher must not (see
+    // poll_timeout), and fork children inherit the answer.
+    #[cfg(feature = "capi")]
+    let _ = crate::setxid::glibc_reachable();
     let anchor = anchor.filter(|_| tree);
     if !tree && sys::getppid() == 0 {
         return Err(Error::ParentOutsideNamespace);
@@ -740,7 +744,7 @@ extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
     // the CPU with the rest of a tree's teardown (a process that survives
     // the signal keeps an idle thread, until a credential change stops it).
     while !stopping() {
-        sys::nap_ms(3_600_000);
+        sys::nap_ms(u32::try_from(poll_timeout(3_600_000)).unwrap_or(STOP_CHECK_MS));
     }
     ptr::null_mut()
 }
@@ -748,6 +752,26 @@ extern "C" fn watcher_main(_: *mut c_void) -> *mut c_void {
 /// Has a credential change asked the watcher to stop?
 fn stopping() -> bool {
     STOPPING.load(Ordering::Acquire)
+}
+
+/// How often a watcher looks whether a credential change wants it gone
+/// where no glibc call can wake it (a fully static program that links
+/// libpdeathsig.a: see setxid.rs). Elsewhere it is woken and never looks.
+const STOP_CHECK_MS: u32 = 100;
+
+/// `timeout` (milliseconds, -1 for none) for a watcher's poll(2), shortened
+/// to `STOP_CHECK_MS` where the watcher must look by itself.
+fn poll_timeout(timeout: c_int) -> c_int {
+    #[cfg(feature = "capi")]
+    if crate::setxid::glibc_known_unreachable() {
+        let check = STOP_CHECK_MS as c_int;
+        return if timeout < 0 {
+            check
+        } else {
+            timeout.min(check)
+        };
+    }
+    timeout
 }
 
 #[cfg(feature = "capi")]
@@ -855,8 +879,11 @@ fn confirmed_dead(target: Target) -> bool {
 /// itself fail, falls back to looking every 100 ms. True once it has
 /// exited; false when a credential change stops the watcher.
 fn wait_for_death(mut target: Target, private: bool) -> bool {
-    let timeout = if private { -1 } else { SHARED_TABLE_RECHECK_MS };
+    let timeout = poll_timeout(if private { -1 } else { SHARED_TABLE_RECHECK_MS });
     loop {
+        if stopping() {
+            return false;
+        }
         let woken = match sys::poll_in(target.fd, timeout) {
             Err(libc::EINTR) if stopping() => return false,
             Err(libc::EINTR) => continue,

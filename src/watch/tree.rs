@@ -151,7 +151,7 @@ pub(super) fn wait_tree(targets: Targets, private: bool) -> bool {
         mut parent,
         mut anchor,
     } = targets;
-    let timeout = if private { -1 } else { SHARED_TABLE_RECHECK_MS };
+    let timeout = poll_timeout(if private { -1 } else { SHARED_TABLE_RECHECK_MS });
     let release = |t: Option<Target>| {
         if let (true, Some(t)) = (private, t) {
             sys::close(t.fd);
@@ -159,6 +159,11 @@ pub(super) fn wait_tree(targets: Targets, private: bool) -> bool {
     };
     loop {
         if parent.is_none() && anchor.is_none() {
+            return false;
+        }
+        if stopping() {
+            release(parent);
+            release(anchor);
             return false;
         }
         let fds = [parent.map_or(-1, |t| t.fd), anchor.map_or(-1, |t| t.fd)];
