@@ -44,28 +44,14 @@ fn next(cache: &AtomicUsize, name: &CStr) -> usize {
     // symbol up; it returns NULL when there is none.
     let found = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
     cache.store(found, Ordering::Release);
-    if core::ptr::eq(cache, &SETRESUID) {
-        LOOKED_UP.store(true, Ordering::Release);
-    }
     found
 }
 
 /// Can glibc's own set*id functions be reached? Not in a fully static
-/// program (see the module's documentation). Looked up with dlsym(3) once;
-/// the arming call asks first (see [`glibc_known_unreachable`]).
-pub(crate) fn glibc_reachable() -> bool {
+/// program (see the module's documentation).
+fn glibc_reachable() -> bool {
     next(&SETRESUID, c"setresuid") != 0
 }
-
-/// For the watcher thread, which must not call dlsym(3) (a fork child's
-/// loader lock may be held by a thread that no longer exists): true only
-/// when a lookup has already found no glibc function.
-pub(crate) fn glibc_known_unreachable() -> bool {
-    LOOKED_UP.load(Ordering::Acquire) && SETRESUID.load(Ordering::Acquire) == 0
-}
-
-/// Set once `glibc_reachable` has looked.
-static LOOKED_UP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// A fully static program: makes the system call `call` in this thread
 /// when it is the process's only thread; otherwise refuses (ENOTSUP).

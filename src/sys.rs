@@ -425,6 +425,16 @@ pub(crate) fn sleep_ms(ms: u32) {
     }
 }
 
+#[cfg(feature = "capi")]
+/// Is this a fully static executable (no program interpreter: getauxval(3)
+/// `AT_BASE` is 0)? There the C library's set*id definitions replace
+/// glibc's at link time. Reads the auxiliary vector: no system call, no
+/// lock, so the watcher thread may ask.
+pub(crate) fn statically_linked() -> bool {
+    // SAFETY: getauxval reads the auxiliary vector; it takes no pointers.
+    unsafe { libc::getauxval(libc::AT_BASE) == 0 }
+}
+
 /// Sleeps `ms` milliseconds or until a signal handler runs in this thread
 /// (one nanosleep(2), EINTR not retried).
 pub(crate) fn nap_ms(ms: u32) {

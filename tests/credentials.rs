@@ -153,18 +153,12 @@ fn setpriv_under_the_library_in_every_mode() {
         );
         return;
     }
-    let spawn = c_helper("spawn.c", "spawn", &[]);
-    let mut preload = std::ffi::OsString::from("LD_PRELOAD=");
-    preload.push(preload_lib());
     for mode in ["prctl", "process", "tree"] {
         let mut tree = Tree::new();
-        let mut cmd = tree.command(&spawn);
-        clean(&mut cmd)
-            .args(["--handoff", "--", "env"])
-            .arg(&preload)
-            .arg("PDEATHSIG=TERM")
-            .arg(format!("PDEATHSIG_MODE={mode}"))
-            .args([
+        let (mut parent, child) = spawn_preloaded(
+            &mut tree,
+            mode,
+            &[
                 "setpriv",
                 "--reuid",
                 "65534",
@@ -172,18 +166,11 @@ fn setpriv_under_the_library_in_every_mode() {
                 "65534",
                 "--clear-groups",
                 "--",
-            ])
-            .args(["sh", "-c", "echo ready; exec sleep 600"]);
-        let mut parent = tree.spawn(piped(&mut cmd));
-        let lines = read_lines(&mut parent, 2, DEATH_TIMEOUT);
-        let (pids, rest) = split_pids(&lines);
-        assert_eq!(
-            rest,
-            ["ready"],
-            "{mode}: setpriv did not run the shell: {lines:?}"
+                "sh",
+                "-c",
+                "echo ready; exec sleep 600",
+            ],
         );
-        let child = pids[0];
-        tree.track(child);
         // sleep has replaced the shell and armed (a watcher thread outside
         // prctl mode) before the parent dies.
         let threads = if mode == "prctl" { 1 } else { 2 };

@@ -15,23 +15,12 @@ use support::*;
 /// the library. Kills the parent once `sleep` runs; how `sleep` ended
 /// within a second (None: alive).
 fn parent_dies_after_exec_without_library(mode: &str) -> Option<Status> {
-    let spawn = c_helper("spawn.c", "spawn", &[]);
-    let mut preload = std::ffi::OsString::from("LD_PRELOAD=");
-    preload.push(preload_lib());
     let mut tree = Tree::new();
-    let mut cmd = tree.command(&spawn);
-    clean(&mut cmd)
-        .args(["--handoff", "--", "env"])
-        .arg(&preload)
-        .arg("PDEATHSIG=TERM")
-        .arg(format!("PDEATHSIG_MODE={mode}"))
-        .args(["sh", "-c", "echo ready; exec env -u LD_PRELOAD sleep 600"]);
-    let mut parent = tree.spawn(piped(&mut cmd));
-    let lines = read_lines(&mut parent, 2, DEATH_TIMEOUT);
-    let (pids, rest) = split_pids(&lines);
-    assert_eq!(rest, ["ready"], "{mode}: {lines:?}");
-    let child = pids[0];
-    tree.track(child);
+    let (mut parent, child) = spawn_preloaded(
+        &mut tree,
+        mode,
+        &["sh", "-c", "echo ready; exec env -u LD_PRELOAD sleep 600"],
+    );
     assert!(wait_comm(child, "sleep", DEATH_TIMEOUT), "{mode}: no sleep");
     let threads = std::fs::read_dir(format!("/proc/{child}/task")).map_or(0, |d| d.count());
     assert_eq!(threads, 1, "{mode}: sleep runs no watcher thread");

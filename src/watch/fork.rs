@@ -14,11 +14,9 @@ use super::*;
 /// child's watcher runs (`setsid -f`, a daemon's first fork, a killed
 /// shell) still tells how it ended (see [`left_behind`]). -1: none. The
 /// parent handler closes the parent's copy; the child hands its copy to its
-/// watcher (see [`HANDOVER`]).
+/// watcher (see [`HANDOVER`]) and keeps the number here for it (the next
+/// fork's prepare handler overwrites it).
 pub(super) static FORK_PIDFD: AtomicI32 = AtomicI32::new(-1);
-
-/// In a fork child: the number of the pidfd being handed to the watcher.
-pub(super) static HANDED_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// In a fork child: how the pidfd on the parent passes from the main
 /// thread to its watcher, without making the fork wait for the thread. The
@@ -126,7 +124,6 @@ pub(super) extern "C" fn after_fork_in_child() {
         become_own_anchor(SIGNAL.load(Ordering::Acquire));
     }
     let handing = parent_fd >= 0;
-    HANDED_FD.store(parent_fd, Ordering::Release);
     HANDOVER.store(
         if handing {
             HANDOVER_PENDING
@@ -155,16 +152,13 @@ pub(super) extern "C" fn after_fork_in_child() {
         );
         // In the program's own copy now (or, withheld, in the shared
         // table, where the watcher does not use it).
-        FORK_PIDFD.store(-1, Ordering::Release);
         sys::close(parent_fd);
     }
     if let Err(errno) = spawned {
-        // No watcher (RLIMIT_NPROC, no memory): never silently unguarded.
-        // The kernel's setting follows the forker at least (the forking
-        // thread: see the README on thread exit), and one line says so.
-        let sig = SIGNAL.load(Ordering::Acquire);
-        let _ = sys::set_pdeathsig(sig);
-        warn_no_fork_watcher(errno);
+        // No watcher (RLIMIT_NPROC, no memory): the kernel's setting
+        // follows the forker at least (the forking thread: see the README
+        // on thread exit).
+        fall_back_to_prctl(b"fork child", errno);
     }
 }
 
@@ -191,23 +185,6 @@ pub(super) fn receive_handover() -> Option<c_int> {
         return None;
     }
     (HANDOVER.load(Ordering::Acquire) == HANDOVER_GIVEN)
-        .then(|| HANDED_FD.load(Ordering::Acquire))
+        .then(|| FORK_PIDFD.load(Ordering::Acquire))
         .filter(|&fd| fd >= 0)
-}
-
-/// One line on stderr: a fork child's watcher could not start.
-pub(super) fn warn_no_fork_watcher(errno: c_int) {
-    use crate::text::Sink;
-    let mut storage = [0u8; 240];
-    let mut line = crate::text::Buf::new(&mut storage);
-    line.put(b"pdeathsig: fork child ");
-    line.put_int(i64::from(sys::getpid()));
-    line.put(b": cannot start its watcher thread (pthread_create: ");
-    let mut text = [0u8; 64];
-    match sys::strerror(errno, &mut text) {
-        Some(msg) => line.put(msg),
-        None => line.put_int(i64::from(errno)),
-    }
-    line.put(b"); armed with prctl(PR_SET_PDEATHSIG) against its parent only\n");
-    sys::write_stderr(line.as_bytes());
 }

@@ -248,10 +248,6 @@ pub(crate) fn watch(
 ) -> Result<Armed, Error> {
     let grace_ms = grace_millis(grace);
     let tree = mode == Mode::Tree;
-    // Looked up here, in the arming thread: the watcher must not (see
-    // poll_timeout), and fork children inherit the answer.
-    #[cfg(feature = "capi")]
-    let _ = crate::setxid::glibc_reachable();
     let anchor = anchor.filter(|_| tree);
     if !tree && sys::getppid() == 0 {
         return Err(Error::ParentOutsideNamespace);
@@ -763,7 +759,7 @@ const STOP_CHECK_MS: u32 = 100;
 /// to `STOP_CHECK_MS` where the watcher must look by itself.
 fn poll_timeout(timeout: c_int) -> c_int {
     #[cfg(feature = "capi")]
-    if crate::setxid::glibc_known_unreachable() {
+    if sys::statically_linked() {
         let check = STOP_CHECK_MS as c_int;
         return if timeout < 0 {
             check
@@ -824,10 +820,7 @@ pub(crate) fn resume_after_credentials() {
     fork::HANDOVER.store(fork::HANDOVER_NONE, Ordering::Release);
     VERDICT.store(PENDING, Ordering::Release);
     if let Err(errno) = spawn() {
-        // Never silently unguarded: the kernel's setting as a floor, and
-        // one line.
-        let _ = sys::set_pdeathsig(sig);
-        warn_no_restart(errno);
+        fall_back_to_prctl(b"after a credential change", errno);
         return;
     }
     match wait_for_verdict() {
@@ -837,15 +830,19 @@ pub(crate) fn resume_after_credentials() {
     }
 }
 
-#[cfg(feature = "capi")]
-/// One line on stderr: the watcher could not start again.
-fn warn_no_restart(errno: c_int) {
+/// No watcher thread could start (RLIMIT_NPROC, no memory): never
+/// silently unguarded. The kernel's PR_SET_PDEATHSIG as a floor, and one
+/// line on stderr saying so (`when`: which watcher).
+fn fall_back_to_prctl(when: &[u8], errno: c_int) {
+    let _ = sys::set_pdeathsig(SIGNAL.load(Ordering::Acquire));
     use crate::text::Sink;
     let mut storage = [0u8; 240];
     let mut line = crate::text::Buf::new(&mut storage);
-    line.put(
-        b"pdeathsig: cannot restart the watcher thread after a credential change (pthread_create: ",
-    );
+    line.put(b"pdeathsig: ");
+    line.put(when);
+    line.put(b" ");
+    line.put_int(i64::from(sys::getpid()));
+    line.put(b": cannot start its watcher thread (pthread_create: ");
     let mut text = [0u8; 64];
     match sys::strerror(errno, &mut text) {
         Some(msg) => line.put(msg),

@@ -680,3 +680,27 @@ pub fn pidfds_in(dir: &Path) -> Vec<i32> {
 pub fn pidfds(pid: Pid) -> Vec<i32> {
     pidfds_in(Path::new(&format!("/proc/{pid}/fd")))
 }
+
+/// `spawn --handoff -- env LD_PRELOAD=<the library> PDEATHSIG=TERM
+/// PDEATHSIG_MODE=<mode> PROGRAM...`: only PROGRAM runs under the library
+/// (`env` sets the variables after spawn), as spawn's child. PROGRAM must
+/// print `ready` as its first line. Returns spawn and its child's pid
+/// (tracked by `tree`), once `ready` came.
+pub fn spawn_preloaded(tree: &mut Tree, mode: &str, program: &[&str]) -> (Child, Pid) {
+    let spawn = c_helper("spawn.c", "spawn", &[]);
+    let mut preload = std::ffi::OsString::from("LD_PRELOAD=");
+    preload.push(preload_lib());
+    let mut cmd = tree.command(&spawn);
+    clean(&mut cmd)
+        .args(["--handoff", "--", "env"])
+        .arg(&preload)
+        .arg("PDEATHSIG=TERM")
+        .arg(format!("PDEATHSIG_MODE={mode}"))
+        .args(program);
+    let mut parent = tree.spawn(piped(&mut cmd));
+    let lines = read_lines(&mut parent, 2, DEATH_TIMEOUT);
+    let (pids, rest) = split_pids(&lines);
+    assert_eq!(rest, ["ready"], "{mode} {program:?}: {lines:?}");
+    tree.track(pids[0]);
+    (parent, pids[0])
+}
