@@ -56,6 +56,10 @@ fn drop_then_kill_parent_with(
         None => read_pid(&mut parent, DEATH_TIMEOUT),
     };
     tree.track(child);
+    // Never killed while its parent lives: the credential change (and, in
+    // process mode, the watcher's restart) took nothing for a death.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(child), "killed while its parent lives: {lines:?}");
     parent.kill().unwrap();
     parent.wait().unwrap();
     (child, lines)
@@ -185,6 +189,8 @@ fn setpriv_under_the_library_in_every_mode() {
             }
         };
         assert!(armed, "{mode}: sleep did not arm");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(alive(child), "{mode}: killed while its parent lives");
         parent.kill().unwrap();
         parent.wait().unwrap();
         assert_eq!(
