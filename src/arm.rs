@@ -13,8 +13,11 @@ pub use crate::verdict::Armed;
 use crate::verdict::{self, Verdict};
 use crate::watch;
 
+/// `getsid(0)` as seen by the load-time constructor; -1 until it has run
+/// (0 is a real answer: the session's leader is outside this PID
+/// namespace, as in many containers).
+static LOAD_TIME_SESSION: AtomicI32 = AtomicI32::new(-1);
 /// `getppid()` as seen by the load-time constructor; 0 until it has run.
-static LOAD_TIME_SESSION: AtomicI32 = AtomicI32::new(0);
 static LOAD_TIME_PARENT: AtomicI32 = AtomicI32::new(0);
 
 /// Called by the load-time constructor, before `main`.
@@ -28,7 +31,7 @@ pub(crate) fn record_load_time_parent() {
 /// mode's first process compares with it to tell whether it has detached.
 pub(crate) fn load_time_session() -> pid_t {
     match LOAD_TIME_SESSION.load(Ordering::Relaxed) {
-        0 => sys::getsid(),
+        -1 => sys::getsid(),
         sid => sid,
     }
 }

@@ -442,7 +442,8 @@ impl Stamp {
 /// `PID` is the anchor; `TICKS` and `INO` (as in [`Stamp`]) when the tree's
 /// first process learned of it, and its pidfs inode number, so that a
 /// reuse of its pid is not taken for it. `SESSION` is the session
-/// (getsid(2)) the writer was in when it armed, `FLAGS` which of SIGHUP (1)
+/// (getsid(2)) the writer was in when it armed (0 when that session's
+/// leader is outside the writer's PID namespace), `FLAGS` which of SIGHUP (1)
 /// and SIGINT with SIGQUIT (2) it ignored: a child in another session
 /// (setsid(2)), or that ignores one of these where its parent did not
 /// (`nohup`, a shell's `&`), has detached, and follows the anchor only.
@@ -471,9 +472,11 @@ impl Anchor {
         };
         let ticks = number(fields.next())?;
         let ino = number(fields.next())?;
-        let session = match fields.next() {
-            None | Some(b"") => None,
-            Some(digits) => Some(parse_pid(digits)?),
+        // 0 is a session: one whose leader the writer could not see
+        // (outside its PID namespace), as getsid(2) answers there.
+        let session = match number(fields.next())? {
+            Some(n) => Some(pid_t::try_from(n).ok()?),
+            None => None,
         };
         let flags = match number(fields.next())? {
             Some(n) if n > 3 => return None,
@@ -613,6 +616,32 @@ mod tests {
             b"\xff",
         ] {
             assert_eq!(parse_pid(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn anchors() {
+        let full = Anchor::parse(b"42:7:9:0:2:11").unwrap();
+        // Session 0: its leader is outside the writer's PID namespace.
+        assert_eq!(full.session, Some(0));
+        assert_eq!(full.flags, Some(2));
+        assert_eq!(Anchor::parse(b"42").unwrap().session, None);
+        assert_eq!(Anchor::parse(b"42:::17::").unwrap().session, Some(17));
+        for bad in [
+            &b"0"[..],
+            b"42:::-1",
+            b"42:::2147483648",
+            b"42::::4",
+            b"42:1:2:3:0:5:6",
+        ] {
+            assert_eq!(Anchor::parse(bad), None, "{bad:?}");
+        }
+        #[cfg(feature = "std")]
+        {
+            let mut storage = [0u8; 96];
+            let mut text = crate::text::Buf::new(&mut storage);
+            full.write(&mut text, 0);
+            assert_eq!(text.as_bytes(), b"42:7:9:0:2:11");
         }
     }
 

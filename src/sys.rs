@@ -283,7 +283,9 @@ pub(crate) fn poll_in_two(fds: [c_int; 2], timeout_ms: c_int) -> Result<[libc::c
     }
 }
 
-/// `getsid(0)`: the calling process's session. See getsid(2).
+/// `getsid(0)`: the calling process's session; 0 when the session's leader
+/// is outside the caller's PID namespace (a container entered from outside).
+/// See getsid(2).
 pub(crate) fn getsid() -> pid_t {
     // SAFETY: getsid takes a pid and cannot fail for the caller itself.
     unsafe { libc::getsid(0) }

@@ -186,3 +186,97 @@ fn the_exec_wrapper_as_a_namespace_init_lives_under_a_live_anchor() {
         }
     }
 }
+
+/// A whole tree inside a container-like PID namespace whose session
+/// leader is outside it (`unshare -pf --mount-proc` from a process that
+/// does not lead the namespace's session), where getsid(2) answers 0 for
+/// every process inside. A `setsid -f` child there is in a session of its
+/// own, which it must count as detached: it lives while the anchor lives
+/// and dies with it. (It was killed at once: session 0 could not be passed
+/// on, and the child took its own new session for the one it inherited.)
+/// A background job's child in the same session still dies with its
+/// killed parent. Control: the same without the library, where the
+/// detached `sleep` outlives the anchor and the job's child its parent.
+#[test]
+fn detached_in_a_namespace_whose_session_leader_is_outside() {
+    if !unshare_works("detached_in_a_namespace_whose_session_leader_is_outside") {
+        return;
+    }
+    // Run by the anchor (not the namespace's init, whose end would end
+    // everything inside: the init outlives the anchor): a detached child,
+    // a background job, then the anchor becomes `sleep 600`.
+    const ANCHOR: &str = r#"
+        guard() { env LD_PRELOAD="$G_LIB" PDEATHSIG=TERM PDEATHSIG_MODE=tree PDEATHSIG_PPID=$$ "$@"; }
+        guard setsid -f sleep 601
+        guard sh -c 'sleep 602; true' &
+        exec sleep 600
+    "#;
+    const INIT: &str =
+        r#"cut -d' ' -f6 /proc/self/stat >"$SID_FILE"; sh -c "$ANCHOR" & exec sleep 1000"#;
+    let lib = preload_lib();
+    for guarded in [true, false] {
+        let mut tree = Tree::new();
+        let sid_file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("tree-pidns-sid-{}-{guarded}", std::process::id()));
+        let mut cmd = tree.command("unshare");
+        cmd.args(["-pf", "--mount-proc", "sh", "-c", INIT]);
+        clean(&mut cmd)
+            .env("ANCHOR", ANCHOR)
+            .env("SID_FILE", &sid_file)
+            .env(
+                "G_LIB",
+                if guarded {
+                    lib.as_os_str()
+                } else {
+                    "".as_ref()
+                },
+            );
+        let unshare = tree.spawn(&mut cmd).id() as Pid;
+        let anchor = find_descendant(unshare, "sleep 600");
+        let detached = find_descendant(unshare, "sleep 601");
+        let job = find_descendant(unshare, "sh -c sleep 602; true");
+        let leaf = find_descendant(unshare, "sleep 602");
+        for pid in [anchor, detached, job, leaf] {
+            tree.track(pid);
+        }
+        let sid = std::fs::read_to_string(&sid_file).unwrap_or_default();
+        let _ = std::fs::remove_file(&sid_file);
+        assert_eq!(
+            sid.trim(),
+            "0",
+            "getsid(2) inside the namespace should be 0 (leader outside)"
+        );
+        std::thread::sleep(SETTLE);
+        let detached_lived = alive(detached);
+        let leaf_lived = alive(leaf);
+        // SAFETY: kill has no memory-safety preconditions; `job` is a
+        // process this test started (inside the namespace).
+        unsafe { libc::kill(job, libc::SIGKILL) };
+        let leaf_died = wait_gone(leaf, if guarded { DEATH_TIMEOUT } else { SETTLE });
+        // SAFETY: as above; `anchor` is this test's `sleep 600`.
+        unsafe { libc::kill(anchor, libc::SIGKILL) };
+        let detached_died = wait_gone(detached, if guarded { DEATH_TIMEOUT } else { SETTLE });
+        tree.cleanup();
+        eprintln!(
+            "guarded={guarded}: while the anchor lived: detached alive {detached_lived}, \
+             job's child alive {leaf_lived}; job killed: its child died {leaf_died}; \
+             anchor killed: detached died {detached_died}"
+        );
+        assert!(
+            detached_lived,
+            "guarded={guarded}: setsid -f child killed while the anchor lives"
+        );
+        assert!(
+            leaf_lived,
+            "guarded={guarded}: job's child killed while its parent lives"
+        );
+        assert_eq!(
+            leaf_died, guarded,
+            "guarded={guarded}: job's child after its parent's SIGKILL"
+        );
+        assert_eq!(
+            detached_died, guarded,
+            "guarded={guarded}: detached child after the anchor's SIGKILL"
+        );
+    }
+}

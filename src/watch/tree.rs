@@ -48,7 +48,9 @@ pub(crate) fn anchor_for_children() -> Option<Anchor> {
         pid,
         ticks: known(ANCHOR_TICKS.load(Ordering::Acquire)),
         ino: known(ANCHOR_INO.load(Ordering::Acquire)),
-        session: Some(OWN_SESSION.load(Ordering::Acquire)).filter(|&s| s > 0),
+        // 0 is passed on too: a session whose leader is outside this PID
+        // namespace (a container's), which a setsid(2) child leaves.
+        session: Some(OWN_SESSION.load(Ordering::Acquire)).filter(|&s| s >= 0),
         flags: Some(OWN_FLAGS.load(Ordering::Acquire)),
         pid_ns: known(ANCHOR_NS.load(Ordering::Acquire)),
     })
