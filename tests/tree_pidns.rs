@@ -103,8 +103,9 @@ fn new_pid_namespace_under_a_live_anchor_lives_and_says_so() {
         std::thread::sleep(SETTLE);
         let alive_now = alive(leaf) && alive(child.id() as Pid);
         assert!(alive(anchor));
-        tree.cleanup();
+        // What was said while the anchor lived (the teardown may add more).
         let lines = stderr_lines(flags, "TERM");
+        tree.cleanup();
         eprintln!("unshare {flags:?}: alive with the anchor alive: {alive_now}; stderr {lines:?}");
         assert!(
             alive_now,

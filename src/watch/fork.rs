@@ -118,12 +118,19 @@ pub(super) extern "C" fn after_fork_in_child() {
         OWN_FLAGS.load(Ordering::Acquire),
     );
     ANCHOR_ONLY.store(detached_now(), Ordering::Release);
-    if sys::getppid() == 0 {
+    let outside = sys::getppid() == 0;
+    if outside {
         // Forked into a new PID namespace (by a forker that called
         // unshare(CLONE_NEWPID)): the anchor cannot be seen from here.
         become_own_anchor(SIGNAL.load(Ordering::Acquire));
     }
-    let handing = parent_fd >= 0;
+    // A parent outside our PID namespace is followed by the kernel's
+    // setting (become_own_anchor); from here its pidfd could not tell how
+    // it ended, only that it did.
+    let handing = parent_fd >= 0 && !outside;
+    if parent_fd >= 0 && !handing {
+        sys::close(parent_fd);
+    }
     HANDOVER.store(
         if handing {
             HANDOVER_PENDING
