@@ -45,7 +45,7 @@ echo "--- cargo package --list -p pdeathsig"
 list=$(cargo package --list -p pdeathsig "${dirty[@]}")
 echo "$list"
 for need in Cargo.toml Cargo.lock README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE \
-    src/lib.rs src/bin/pdeathsig.rs src/panic_handler.rs; do
+    src/lib.rs src/bin/pdeathsig/main.rs src/bin/pdeathsig/supervise.rs src/bin/pdeathsig/group.rs src/panic_handler.rs; do
     grep -qxF "$need" <<<"$list" || fail "$need is not in the package"
 done
 if stray=$(grep -E '^(capi|include|go|python|tests|bench|fuzz|scripts|packaging|build|\.ci)/' <<<"$list"); then
