@@ -228,3 +228,153 @@ pub(crate) fn stop_with(sig: c_int) {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
 }
+
+/// While the wrapper is stopped with PROGRAM: a helper process that wakes
+/// it (SIGCONT) when PROGRAM is no longer stopped. A stopped PROGRAM dies
+/// of a fatal signal at once (bash's `kill %1` sends SIGTERM, and SIGCONT
+/// only to a job it has seen stopped), and may be continued alone
+/// (`kill -CONT PID`); the wrapper, which takes such signals with
+/// sigtimedwait, would stay stopped. The helper looks every
+/// [`WAKER_TICK_MS`] (at once when PROGRAM ends) until it is killed, when
+/// the wrapper runs again. Its own SIGCONTs are not forwarded.
+pub(crate) struct Waker {
+    pid: pid_t,
+}
+
+/// How often the waker looks at PROGRAM's state, in milliseconds.
+const WAKER_TICK_MS: c_int = 20;
+
+/// What the waker needs, in its copy of the wrapper's memory: no
+/// allocation after the clone.
+struct WakeArgs {
+    program_fd: c_int,
+    wrapper: pid_t,
+    /// `/proc/PID/stat` of PROGRAM and of the wrapper, NUL-terminated;
+    /// empty where /proc is not this PID namespace's (its numbers would
+    /// name other processes): PROGRAM's end is then all the waker sees.
+    program_stat: [u8; 40],
+    wrapper_stat: [u8; 40],
+}
+
+/// Is the process whose `/proc/PID/stat` path is `path` stopped (state T or
+/// t)? `None` when unknown. System calls only, no allocation.
+fn stopped_per_proc(path: &[u8; 40]) -> Option<bool> {
+    if path[0] == 0 {
+        return None;
+    }
+    let mut buf = [0u8; 160];
+    // SAFETY: `path` is NUL-terminated (WakeArgs); read(2) writes at most
+    // `buf.len()` bytes into the live buffer; the descriptor is ours.
+    let n = unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return None;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        n
+    };
+    let text = &buf[..usize::try_from(n).ok()?];
+    // "PID (COMM) STATE ...": COMM may hold anything, ")" included.
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let state = *text.get(close + 2)?;
+    Some(state == b'T' || state == b't')
+}
+
+/// The waker's whole life (see [`Waker`]): system calls only.
+extern "C" fn wake_when_program_goes_on(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` points to the WakeArgs that Waker::start passed, in
+    // this process's copy of the wrapper's memory (no CLONE_VM).
+    let args = unsafe { &*(arg as *const WakeArgs) };
+    // SAFETY: prctl(2) PR_SET_PDEATHSIG takes integers; getppid(2) has no
+    // preconditions. The waker never outlives the wrapper.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        if libc::getppid() != args.wrapper {
+            return 0;
+        }
+    }
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: args.program_fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // A pidfd polls readable once its process has ended.
+        // SAFETY: poll(2) reads and writes the one live pollfd.
+        let ended = unsafe { libc::poll(&mut pfd, 1, WAKER_TICK_MS) } > 0;
+        let resumed = stopped_per_proc(&args.program_stat) == Some(false)
+            && stopped_per_proc(&args.wrapper_stat) == Some(true);
+        if ended || resumed {
+            // SAFETY: kill(2) takes integers.
+            unsafe { libc::kill(args.wrapper, libc::SIGCONT) };
+        }
+    }
+}
+
+/// `/proc/PID/stat` as a NUL-terminated path in a fixed buffer.
+fn stat_path(pid: pid_t) -> [u8; 40] {
+    let mut path = [0u8; 40];
+    let text = format!("/proc/{pid}/stat");
+    path[..text.len()].copy_from_slice(text.as_bytes());
+    path
+}
+
+/// Is /proc this PID namespace's? Its `self` then names this process.
+fn proc_is_ours() -> bool {
+    std::fs::read_to_string("/proc/self/stat")
+        .is_ok_and(|stat| stat.split(' ').next() == Some(std::process::id().to_string().as_str()))
+}
+
+impl Waker {
+    /// Starts the waker on `program_fd`, a pidfd on PROGRAM (`program`).
+    /// `None` where it cannot start (the wrapper then stops without it).
+    pub(crate) fn start(program_fd: c_int, program: pid_t) -> Option<Waker> {
+        const STACK: usize = 64 * 1024;
+        let mut stack = vec![0u8; STACK];
+        let top = (stack.as_mut_ptr() as usize + STACK) & !15;
+        // SAFETY: getpid(2) cannot fail.
+        let wrapper = unsafe { libc::getpid() };
+        let ours = proc_is_ours();
+        let mut args = WakeArgs {
+            program_fd,
+            wrapper,
+            program_stat: if ours { stat_path(program) } else { [0; 40] },
+            wrapper_stat: if ours { stat_path(wrapper) } else { [0; 40] },
+        };
+        // SAFETY: without CLONE_VM the waker runs in its own copy of our
+        // memory, on its copy of `stack`, reading its copy of `args`: both
+        // were live when it was made, and what we free afterwards is ours.
+        // It makes system calls only. No pthread_atfork handler runs.
+        let pid = unsafe {
+            libc::clone(
+                wake_when_program_goes_on,
+                top as *mut c_void,
+                libc::SIGCHLD,
+                (&mut args as *mut WakeArgs).cast(),
+            )
+        };
+        drop(stack);
+        (pid > 0).then_some(Waker { pid })
+    }
+
+    /// The waker's pid: signals it sent are not forwarded.
+    pub(crate) fn pid(&self) -> pid_t {
+        self.pid
+    }
+}
+
+impl Drop for Waker {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) takes integers; `pid` is our unreaped child, so
+        // the number cannot name another process.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        reap(self.pid);
+    }
+}

@@ -6,6 +6,7 @@
 //! Man pages: sigtimedwait(2), pthread_sigmask(3), kill(2), waitid(2),
 //! PR_SET_PDEATHSIG(2const), signal(7).
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitCode, ExitStatus};
 use std::sync::atomic::Ordering;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use libc::{c_int, pid_t};
 use pdeathsig::{Stamp, PDEATHSIG_PPID};
 
-use crate::group::{self, Group};
+use crate::group::{self, Group, Waker};
 use crate::{
     cannot_run, fail, quoted, restore_caller_sigpipe, set_disposition, signal_ignored, Invocation,
     Settings, CALLER_IGNORES_SIGPIPE, EXIT_FAILURE,
@@ -139,6 +140,18 @@ fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<Receiv
         code: info.si_code,
         sender,
     })
+}
+
+/// pidfd_open(2) on our child: `None` where the kernel has none (before
+/// Linux 5.3).
+fn pidfd_open(pid: pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = c_int::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: the descriptor was just returned to us and is owned by no one
+    // else.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `kill(pid, sig)`; errors (PROGRAM already a zombie) do not matter.
@@ -278,15 +291,26 @@ pub(crate) fn supervise(invocation: &Invocation, settings: &Settings) -> ExitCod
     };
     let_go_of_stdio();
     let child_pid = child.id() as pid_t;
+    // For the waker of a stopped wrapper (see group::Waker).
+    let program_fd = group.is_out().then(|| pidfd_open(child_pid)).flatten();
     let mut deadline: Option<Instant> = None;
+    // The last waker's pid (0: none yet): its SIGCONTs are not forwarded.
+    let mut last_waker: pid_t = 0;
     let status = loop {
         if group.is_out() {
             if let Some(sig) = group::stopped(child_pid) {
                 // PROGRAM stopped: so does the wrapper, in the job's group,
-                // where the caller sees it and its SIGCONT reaches both.
+                // where the caller sees it and its SIGCONT reaches both;
+                // the waker wakes it if PROGRAM goes on alone or ends.
+                let waker = program_fd
+                    .as_ref()
+                    .and_then(|fd| Waker::start(fd.as_raw_fd(), child_pid));
                 if group.step_back_in() {
                     group::stop_with(sig);
                     group.step_out();
+                }
+                if let Some(waker) = waker {
+                    last_waker = waker.pid();
                 }
             }
         }
@@ -316,6 +340,9 @@ pub(crate) fn supervise(invocation: &Invocation, settings: &Settings) -> ExitCod
             continue;
         };
         if got.signo == libc::SIGCHLD && got.sender != me {
+            continue;
+        }
+        if got.signo == libc::SIGCONT && last_waker != 0 && got.sender == last_waker {
             continue;
         }
         match classify(got.signo, got.code, got.sender, me, child_pid, armed_signal) {
