@@ -27,7 +27,10 @@
 //! TERM, WINCH, CONT and the chosen signal) to PROGRAM, except ones PROGRAM
 //! has surely had already: the ones the kernel sent to the whole process
 //! group (a terminal's ^C, ^\, hang-up, resize, job control's CONT), and
-//! the ones PROGRAM sent itself. When the parent (anchor) dies, the
+//! the ones PROGRAM sent itself. PROGRAM runs in the caller's process
+//! group, and the wrapper steps out of it, so that a signal sent to the
+//! whole group reaches PROGRAM once; it stops with PROGRAM, for job
+//! control (see `group`). When the parent (anchor) dies, the
 //! wrapper's watcher signals the wrapper, which passes the signal on and,
 //! with a grace period, SIGKILLs PROGRAM if it still lives when the grace
 //! is over (the watcher SIGKILLs the wrapper then too, and PROGRAM dies with
@@ -52,7 +55,7 @@
 //! PROGRAM is not run in either case.
 //!
 //! Man pages: PR_SET_PDEATHSIG(2const), prctl(2), execve(2), execvp(3),
-//! env(1), sigtimedwait(2), signal(7).
+//! env(1), sigtimedwait(2), signal(7), setpgid(2).
 
 mod group;
 mod supervise;
