@@ -149,28 +149,46 @@ extern "C" fn exit_at_once(_: *mut c_void) -> c_int {
 /// Runs `life` in a short-lived helper process, which has exited when
 /// this returns; unreaped, it stays a member of its process group and
 /// keeps the group (and its number) alive. Returns the helper's pid (for
-/// `lead_new_group`, the new group's name). clone(2) is used, not fork(2):
-/// no pthread_atfork handler runs (tree mode registers some) and no memory
-/// is copied.
+/// `lead_new_group`, the new group's name). It shares our memory and runs
+/// while this thread waits (CLONE_VM | CLONE_VFORK): no copy is made.
 fn spawn_helper(life: extern "C" fn(*mut c_void) -> c_int) -> Option<pid_t> {
-    const STACK: usize = 64 * 1024;
-    let mut stack = vec![0u8; STACK];
-    // The stack grows down on every architecture Linux and Rust share
-    // here; aligned to 16 bytes as the ABIs want.
-    let top = (stack.as_mut_ptr() as usize + STACK) & !15;
-    // SAFETY: `top` is the 16-byte aligned end of a live buffer, which
-    // outlives the helper: CLONE_VFORK suspends this thread until the
-    // helper has exited. The helper runs `life`, which makes one system
-    // call at most. SIGCHLD as the exit signal makes it an ordinary child,
-    // reaped with waitpid(2).
-    let pid = unsafe {
-        libc::clone(
+    // SAFETY: `life` is one of the helpers above, which make one system
+    // call at most; CLONE_VFORK is given.
+    unsafe {
+        clone_child(
             life,
-            top as *mut c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_VFORK,
             std::ptr::null_mut(),
         )
-    };
+    }
+}
+
+/// Runs `life(arg)` in a new child process, made by clone(2) with `flags`
+/// and SIGCHLD as its exit signal (an ordinary child, reaped with
+/// waitpid(2)), on a stack of its own. clone(2), not fork(2): no
+/// pthread_atfork handler runs (tree mode registers some).
+///
+/// # Safety
+///
+/// With CLONE_VM the child runs in our memory: `life` may make system
+/// calls only, and CLONE_VFORK must be given, so that the stack outlives
+/// the child. Without CLONE_VM the child has its own copy of our memory,
+/// stack and `*arg` included, which must be valid for `life` when this is
+/// called.
+unsafe fn clone_child(
+    life: extern "C" fn(*mut c_void) -> c_int,
+    flags: c_int,
+    arg: *mut c_void,
+) -> Option<pid_t> {
+    const STACK: usize = 64 * 1024;
+    let mut stack = vec![0u8; STACK];
+    // The stack grows down on the architectures this runs on (x86, Arm,
+    // RISC-V, ...); aligned to 16 bytes as their ABIs want.
+    let top = (stack.as_mut_ptr() as usize + STACK) & !15;
+    // SAFETY: `top` is the aligned end of a live buffer, which the child
+    // either shares while this thread waits (CLONE_VFORK) or has copied;
+    // the rest is the caller's promise (see # Safety).
+    let pid = unsafe { libc::clone(life, top as *mut c_void, flags | libc::SIGCHLD, arg) };
     drop(stack);
     (pid > 0).then_some(pid)
 }
@@ -336,9 +354,6 @@ impl Waker {
     /// Starts the waker on `program_fd`, a pidfd on PROGRAM (`program`).
     /// `None` where it cannot start (the wrapper then stops without it).
     pub(crate) fn start(program_fd: c_int, program: pid_t) -> Option<Waker> {
-        const STACK: usize = 64 * 1024;
-        let mut stack = vec![0u8; STACK];
-        let top = (stack.as_mut_ptr() as usize + STACK) & !15;
         // SAFETY: getpid(2) cannot fail.
         let wrapper = unsafe { libc::getpid() };
         let ours = proc_is_ours();
@@ -349,19 +364,16 @@ impl Waker {
             wrapper_stat: if ours { stat_path(wrapper) } else { [0; 40] },
         };
         // SAFETY: without CLONE_VM the waker runs in its own copy of our
-        // memory, on its copy of `stack`, reading its copy of `args`: both
-        // were live when it was made, and what we free afterwards is ours.
-        // It makes system calls only. No pthread_atfork handler runs.
+        // memory, reading its copy of `args`, live when it was made. It
+        // makes system calls only.
         let pid = unsafe {
-            libc::clone(
+            clone_child(
                 wake_when_program_goes_on,
-                top as *mut c_void,
-                libc::SIGCHLD,
+                0,
                 (&mut args as *mut WakeArgs).cast(),
             )
-        };
-        drop(stack);
-        (pid > 0).then_some(Waker { pid })
+        }?;
+        Some(Waker { pid })
     }
 
     /// The waker's pid: signals it sent are not forwarded.
