@@ -122,53 +122,21 @@ fn child_of_detached_subshell_lives_process_mode() {
 /// panes are exec'd children whose stamp names the dead client. They must
 /// live. Needs tmux (Debian's package; `.ci/run` installs it).
 fn tmux_panes_live(mode: &str) {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        skip(
-            &format!("tmux_panes_live_{mode}"),
-            "tmux is not installed (apt-get install tmux)",
-        );
+    if tmux_missing(&format!("tmux_panes_live_{mode}")) {
         return;
     }
     let mut tree = Tree::new();
-    let dir = std::env::temp_dir().join(format!("pdeathsig-tmux-{}-{mode}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("socket");
-    let mut cmd = tree.command("tmux");
-    clean(&mut cmd).arg("-S").arg(&socket).args([
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "sleep 60",
-    ]);
-    preload(&mut cmd, "TERM", mode);
-    let status = tree
-        .spawn(cmd.stdin(Stdio::null()))
-        .wait()
-        .expect("tmux new-session");
-    assert!(status.success(), "tmux new-session: {status}");
-    let panes = Command::new("tmux")
-        .arg("-S")
-        .arg(&socket)
-        .args(["list-panes", "-a", "-F", "#{pane_pid}"])
-        .output()
-        .unwrap();
-    let pane: Pid = String::from_utf8(panes.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .expect("one pane pid");
-    tree.track(pane);
+    let tmux = Tmux::start(&mut tree, &format!("panes-{mode}"), "sleep 60", |cmd| {
+        preload(cmd, "TERM", mode);
+    });
+    let panes = tmux.pane_pids();
+    assert_eq!(panes.len(), 1, "one pane: {panes:?}");
+    let pane = panes[0];
     let server = parent_of(pane).unwrap();
     tree.track(server);
     std::thread::sleep(SETTLE);
     let alive_now = alive(pane);
-    let _ = Command::new("tmux")
-        .arg("-S")
-        .arg(&socket)
-        .arg("kill-server")
-        .status();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmux);
     assert!(alive_now, "{mode}: tmux's pane killed itself at start-up");
 }
 

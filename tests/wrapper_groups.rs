@@ -11,7 +11,7 @@ use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 fn wrapper() -> PathBuf {
@@ -188,105 +188,17 @@ fn a_signal_to_the_job_group_reaches_program_once() {
     }
 }
 
-/// A tmux server on a socket of its own, running an interactive bash.
-struct Tmux {
-    socket: PathBuf,
-    dir: PathBuf,
-}
-
-impl Tmux {
-    fn start(tree: &mut Tree, name: &str) -> Tmux {
-        let dir =
-            std::env::temp_dir().join(format!("pdeathsig-tmux-jobs-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let socket = dir.join("socket");
-        let path = std::env::var("PATH").unwrap_or_default();
-        let shell = format!(
-            "env -i PATH='{path}' HOME='{}' TERM=xterm PS1='$ ' bash --norc --noprofile -i",
-            dir.display()
-        );
-        let mut cmd = tree.command("tmux");
-        clean(&mut cmd).arg("-S").arg(&socket).args([
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-x",
-            "150",
-            "-y",
-            "40",
-            &shell,
-        ]);
-        let status = tree
-            .spawn(cmd.stdin(Stdio::null()))
-            .wait()
-            .expect("tmux new-session");
-        assert!(status.success(), "tmux new-session: {status}");
-        let tmux = Tmux { socket, dir };
-        for pid in tmux.pane_pids() {
-            tree.track(pid);
-        }
-        tmux.wait_for("$", 1);
-        tmux
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn pane_pids(&self) -> Vec<Pid> {
-        self.tmux(&["list-panes", "-a", "-F", "#{pane_pid}"])
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys"];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-S", "-200"])
-    }
-
-    /// Waits (bounded) until `text` shows `times` times on the screen.
-    fn wait_for(&self, text: &str, times: usize) -> String {
-        let deadline = Instant::now() + DEATH_TIMEOUT;
-        loop {
-            let screen = self.screen();
-            if screen.matches(text).count() >= times {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{text:?} not shown {times} times:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.tmux(&["kill-server"]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn tmux_missing(test: &str) -> bool {
-    let missing = Command::new("tmux").arg("-V").output().is_err();
-    if missing {
-        skip(test, "tmux is not installed (apt-get install tmux)");
-    }
-    missing
+/// An interactive bash in a tmux server of its own, at its prompt.
+fn bash_in_tmux(tree: &mut Tree, name: &str) -> Tmux {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let home = std::env::temp_dir();
+    let shell = format!(
+        "env -i PATH='{path}' HOME='{}' TERM=xterm PS1='$ ' bash --norc --noprofile -i",
+        home.display()
+    );
+    let tmux = Tmux::start(tree, &format!("jobs-{name}"), &shell, |_| {});
+    tmux.wait_for("$", 1);
+    tmux
 }
 
 /// ^Z, `jobs`, `fg`, a background job that reads the terminal, `bg`,
@@ -306,7 +218,7 @@ fn job_control_in_bash_reads_as_for_the_bare_program() {
         ("tree", format!("{w} --mode tree -- ")),
     ] {
         let mut tree = Tree::new();
-        let tmux = Tmux::start(&mut tree, name);
+        let tmux = bash_in_tmux(&mut tree, name);
         // Foreground: ^Z stops the job and gives the prompt back.
         tmux.keys(&[&format!("{prefix}cat"), "Enter"]);
         let shell = tmux.pane_pids()[0];

@@ -704,3 +704,112 @@ pub fn spawn_preloaded(tree: &mut Tree, mode: &str, program: &[&str]) -> (Child,
     tree.track(pids[0]);
     (parent, pids[0])
 }
+
+/// A tmux server on a socket of its own (Debian's tmux; `.ci/run` installs
+/// it), killed with its panes when dropped.
+pub struct Tmux {
+    socket: PathBuf,
+    dir: PathBuf,
+}
+
+impl Tmux {
+    /// `tmux new-session -d COMMAND` in a 150x40 window, its pane tracked by
+    /// `tree`; `setup` adds to tmux's own command (its environment).
+    pub fn start(
+        tree: &mut Tree,
+        name: &str,
+        command: &str,
+        setup: impl FnOnce(&mut Command),
+    ) -> Tmux {
+        let dir =
+            std::env::temp_dir().join(format!("pdeathsig-tmux-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("socket");
+        let mut cmd = tree.command("tmux");
+        clean(&mut cmd).arg("-S").arg(&socket).args([
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "150",
+            "-y",
+            "40",
+            command,
+        ]);
+        setup(&mut cmd);
+        let status = tree
+            .spawn(cmd.stdin(Stdio::null()))
+            .wait()
+            .expect("tmux new-session");
+        assert!(status.success(), "tmux new-session: {status}");
+        let tmux = Tmux { socket, dir };
+        for pid in tmux.pane_pids() {
+            tree.track(pid);
+        }
+        tmux
+    }
+
+    /// `tmux -S SOCKET ARGS...`, its standard output.
+    pub fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The pids of the programs in the server's panes.
+    pub fn pane_pids(&self) -> Vec<Pid> {
+        self.tmux(&["list-panes", "-a", "-F", "#{pane_pid}"])
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// `tmux send-keys KEYS...`.
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// The pane's screen and 200 lines of history.
+    pub fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-S", "-200"])
+    }
+
+    /// Waits (bounded) until `text` shows `times` times on the screen.
+    pub fn wait_for(&self, text: &str, times: usize) -> String {
+        let deadline = Instant::now() + DEATH_TIMEOUT;
+        loop {
+            let screen = self.screen();
+            if screen.matches(text).count() >= times {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} not shown {times} times:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Is tmux missing? Then `test` is reported skipped.
+pub fn tmux_missing(test: &str) -> bool {
+    let missing = Command::new("tmux").arg("-V").output().is_err();
+    if missing {
+        skip(test, "tmux is not installed (apt-get install tmux)");
+    }
+    missing
+}
